@@ -1,0 +1,31 @@
+// swift-tools-version:6.0
+// The package manifest is the architecture diagram: each target may depend only on targets listed
+// above it. The core (ZKCore … ZKReplica) imports the standard library only; ZKPosix is the only
+// module that imports Glibc; ZKServer is the production shell that wires sockets to the core.
+import PackageDescription
+
+let package = Package(
+    name: "swift-zookeeper",
+    products: [
+        .executable(name: "zk-server", targets: ["zk-server"]),
+    ],
+    targets: [
+        // Deterministic core: no IO, no clock, no Foundation.
+        .target(name: "ZKCore"),
+        .target(name: "ZKProtocol", dependencies: ["ZKCore"]),
+        .target(name: "ZKDataTree", dependencies: ["ZKCore", "ZKProtocol"]),
+        .target(name: "ZKReplica", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree"]),
+        // The POSIX shell.
+        .target(name: "ZKPosix", dependencies: ["ZKCore"]),
+        .target(name: "ZKServer", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKReplica", "ZKPosix"]),
+        .executableTarget(name: "zk-server", dependencies: ["ZKServer"]),
+        // Tests.
+        .testTarget(name: "ZKCoreTests", dependencies: ["ZKCore"]),
+        .testTarget(name: "ZKProtocolTests", dependencies: ["ZKCore", "ZKProtocol"]),
+        .testTarget(name: "ZKDataTreeTests", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree"]),
+        .testTarget(name: "ZKReplicaTests", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKReplica"]),
+        .testTarget(name: "ZKPosixTests", dependencies: ["ZKCore", "ZKPosix"]),
+        .testTarget(name: "ZKServerTests", dependencies: ["ZKCore", "ZKProtocol", "ZKPosix", "ZKServer"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
