@@ -1,0 +1,96 @@
+/// A decoded client request: the request header's opcode plus its record.
+import ZKCore
+import ZKProtocol
+
+enum ClientRequest {
+    // Writes: each becomes a txn with its own zxid (an error txn if it fails).
+    case create(OpCode, CreateRequest)
+    case createTTL(CreateTTLRequest)
+    case delete(PathVersionRequest)
+    case setData(SetDataRequest)
+    case setACL(SetACLRequest)
+    case check(PathVersionRequest)
+    case multi([MultiOp])
+    case reconfig(ReconfigRequest)
+    case closeSession
+    /// A write whose record could not be decoded: Apache logs it as an error txn (MARSHALLINGERROR).
+    case undecodableWrite(OpCode)
+    // Reads and session-local requests: answered from the tree, in order behind the session's writes.
+    case exists(PathWatchRequest)
+    case getData(PathWatchRequest)
+    case getChildren(PathWatchRequest)
+    case getChildren2(PathWatchRequest)
+    case getACL(PathRecord)
+    case sync(PathRecord)
+    case getAllChildrenNumber(PathRecord)
+    case getEphemerals(PathRecord)
+    case whoAmI
+    case multiRead([MultiOp])
+    case setWatches(SetWatches)
+    case addWatch(PathTypeRequest)
+    case checkWatches(PathTypeRequest)
+    case removeWatches(PathTypeRequest)
+    case ping
+    /// A read whose record could not be decoded: answered with MARSHALLINGERROR.
+    case undecodableRead(OpCode)
+
+    var isWrite: Bool {
+        switch self {
+        case .create, .createTTL, .delete, .setData, .setACL, .check, .multi, .reconfig, .closeSession,
+             .undecodableWrite:
+            return true
+        case .exists, .getData, .getChildren, .getChildren2, .getACL, .sync, .getAllChildrenNumber,
+             .getEphemerals, .whoAmI, .multiRead, .setWatches, .addWatch, .checkWatches, .removeWatches,
+             .ping, .undecodableRead:
+            return false
+        }
+    }
+
+    /// Decodes the record after the request header. Returns nil for an opcode clients may not send
+    /// (the caller answers UNIMPLEMENTED and closes, as Apache's UnimplementedRequestProcessor).
+    static func decode(_ op: OpCode, _ r: inout JuteReader, limits: Limits) -> ClientRequest? {
+        do {
+            return try decodeRecord(op, &r, limits: limits)
+        } catch {
+            switch op {
+            case .create, .create2, .createContainer, .createTTL, .delete, .setData, .setACL, .check,
+                 .multi, .reconfig:
+                return .undecodableWrite(op)
+            default:
+                return .undecodableRead(op)
+            }
+        }
+    }
+
+    private static func decodeRecord(_ op: OpCode, _ r: inout JuteReader, limits: Limits) throws -> ClientRequest? {
+        switch op {
+        case .create, .create2, .createContainer: return .create(op, try r.read(CreateRequest.self))
+        case .createTTL: return .createTTL(try r.read(CreateTTLRequest.self))
+        case .delete: return .delete(try r.read(PathVersionRequest.self))
+        case .setData: return .setData(try r.read(SetDataRequest.self))
+        case .setACL: return .setACL(try r.read(SetACLRequest.self))
+        case .check: return .check(try r.read(PathVersionRequest.self))
+        case .multi: return .multi(try MultiOp.decode(from: &r, opsMax: limits.multiOpsMax))
+        case .reconfig: return .reconfig(try r.read(ReconfigRequest.self))
+        case .closeSession: return .closeSession
+        case .exists: return .exists(try r.read(PathWatchRequest.self))
+        case .getData: return .getData(try r.read(PathWatchRequest.self))
+        case .getChildren: return .getChildren(try r.read(PathWatchRequest.self))
+        case .getChildren2: return .getChildren2(try r.read(PathWatchRequest.self))
+        case .getACL: return .getACL(try r.read(PathRecord.self))
+        case .sync: return .sync(try r.read(PathRecord.self))
+        case .getAllChildrenNumber: return .getAllChildrenNumber(try r.read(PathRecord.self))
+        case .getEphemerals: return .getEphemerals(try r.read(PathRecord.self))
+        case .whoAmI: return .whoAmI
+        case .multiRead: return .multiRead(try MultiOp.decode(from: &r, opsMax: limits.multiOpsMax))
+        case .setWatches: return .setWatches(try r.read(SetWatches.self))
+        case .setWatches2: return .setWatches(try SetWatches.decodeVersion2(from: &r))
+        case .addWatch: return .addWatch(try r.read(PathTypeRequest.self))
+        case .checkWatches: return .checkWatches(try r.read(PathTypeRequest.self))
+        case .removeWatches: return .removeWatches(try r.read(PathTypeRequest.self))
+        case .ping: return .ping
+        case .notification, .deleteContainer, .createSession, .auth, .sasl, .error:
+            return nil
+        }
+    }
+}

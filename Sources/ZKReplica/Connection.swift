@@ -1,0 +1,104 @@
+/// The replica's view of one client connection: its session, identities, the requests it has in
+/// flight (answered strictly in arrival order) and the statistics `cons` and `stat` print.
+import ZKCore
+import ZKProtocol
+import ZKDataTree
+
+/// A request waiting for its turn to be answered.
+struct PendingRequest {
+    enum Kind {
+        /// The connection's ConnectRequest; answered when its createSession txn commits.
+        case connect
+        /// A write proposed as txn `zxid`; `result` is filled in when it is applied.
+        case write(zxid: Int64, result: ApplyResult?)
+        /// A read or session-local request, answered when everything before it is answered.
+        case read(ClientRequest)
+    }
+    var xid: Int32
+    var op: OpCode
+    var kind: Kind
+    var receivedAtMs: Int64
+}
+
+struct ConnectionStats {
+    var packetsReceived = 0
+    var packetsSent = 0
+    var lastOp = "NA"
+    var lastCxid: Int32 = -1
+    var lastZxid: Int64 = -1
+    var lastResponseWallMs: Int64 = 0
+    var lastLatencyMs: Int64 = 0
+    var minLatencyMs: Int64 = Int64.max
+    var maxLatencyMs: Int64 = 0
+    var totalLatencyMs: Int64 = 0
+    var latencyCount: Int64 = 0
+    var establishedWallMs: Int64 = 0
+
+    mutating func recordLatency(_ ms: Int64) {
+        lastLatencyMs = ms
+        minLatencyMs = min(minLatencyMs, ms)
+        maxLatencyMs = max(maxLatencyMs, ms)
+        totalLatencyMs += ms
+        latencyCount += 1
+    }
+
+    mutating func reset() {
+        let established = establishedWallMs
+        self = ConnectionStats()
+        establishedWallMs = established
+    }
+}
+
+final class Connection {
+    let id: ConnectionID
+    let remote: RemoteAddress
+    /// Set once the ConnectRequest is accepted (for a new session: when its txn is prepared).
+    var session: SessionID?
+    /// Whether the client sent the readOnly byte (then the ConnectResponse carries it too).
+    var sentReadOnlyFlag = false
+    var negotiatedTimeoutMs: Int32 = 0
+    var authInfo: [Id]
+    var pending: [PendingRequest] = []
+    var pendingHead = 0
+    var stats = ConnectionStats()
+    /// A close effect was issued: ignore further input.
+    var isClosing = false
+
+    init(id: ConnectionID, remote: RemoteAddress) {
+        self.id = id
+        self.remote = remote
+        authInfo = [Id(scheme: "ip", id: remote.ip)]
+    }
+
+    var outstandingCount: Int { pending.count - pendingHead }
+
+    var head: PendingRequest? { pendingHead < pending.count ? pending[pendingHead] : nil }
+
+    func popHead() {
+        pendingHead += 1
+        if pendingHead == pending.count {
+            pending.removeAll(keepingCapacity: true)
+            pendingHead = 0
+        } else if pendingHead >= 64 && pendingHead * 2 >= pending.count {
+            pending.removeFirst(pendingHead)
+            pendingHead = 0
+        }
+    }
+
+    /// Records the result of txn `zxid`, which must be this connection's oldest unanswered write.
+    func complete(zxid: Int64, result: ApplyResult) -> Bool {
+        for i in pendingHead..<pending.count {
+            guard case .write(let z, let r) = pending[i].kind else { continue }
+            if z == zxid {
+                invariant(r == nil, "txn \(zxid) completed twice")
+                pending[i].kind = .write(zxid: z, result: result)
+                return true
+            }
+            if r == nil { return false }
+        }
+        return false
+    }
+
+    /// Apache's interest-ops column in `cons`: 1 = reading.
+    var interestOps: String { "1" }
+}

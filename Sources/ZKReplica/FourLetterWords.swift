@@ -1,0 +1,152 @@
+/// The four-letter words, in Apache ZooKeeper 3.8's output formats (`server/command/*`). The answer
+/// is written and the connection closed; a word that is not whitelisted says so.
+import ZKCore
+import ZKProtocol
+import ZKDataTree
+
+extension Replica {
+    func answerFourLetterWord(_ word: FourLetterWord, argument: Int64?, host: HostSnapshot, on connection: Connection) {
+        log(.info, "NIOServerCnxn", "Processing \(word.rawValue) command from \(connection.remote.javaDescription)")
+        let text: String
+        if !config.fourLetterWordWhitelist.contains(word) {
+            text = "\(word.rawValue) is not executed because it is not in the whitelist.\n"
+        } else {
+            text = fourLetterWordText(word, argument: argument, host: host)
+        }
+        send(Array(text.utf8), to: connection)
+        close(connection, reason: "four-letter word answered")
+    }
+
+    private func fourLetterWordText(_ word: FourLetterWord, argument: Int64?, host: HostSnapshot) -> String {
+        switch word {
+        case .ruok: return "imok"
+        case .isro: return "rw"
+        case .srvr: return statText(withClients: false)
+        case .stat: return statText(withClients: true)
+        case .conf: return host.conf.joined(separator: "\n")
+        case .cons: return connectionLines(brief: false).map { $0 + "\n\n" }.joined() + "\n"
+        case .crst:
+            for connection in connections.values { connection.stats.reset() }
+            return "Connection stats reset.\n"
+        case .srst:
+            stats.reset()
+            return "Server stats reset.\n"
+        case .dump: return dumpText()
+        case .envi: return enviText(host)
+        case .mntr: return mntrText(host)
+        case .wchs:
+            let table = watches.dataWatches
+            return "\(table.pathsByWatcher.count) connections watching \(table.pathCount) paths\nTotal watches:\(table.watchCount)\n"
+        case .wchc: return watchesBySession() + "\n"
+        case .wchp: return watchesByPath() + "\n"
+        case .dirs: return "datadir_size: \(host.dataDirSizeBytes)\nlogdir_size: \(host.dataLogDirSizeBytes)\n"
+        case .gtmk: return String(traceMask)
+        case .stmk:
+            traceMask = argument ?? traceMask
+            return String(traceMask)
+        case .hash: return "\(tree.lastProcessedZxid.hex): 0\n"
+        }
+    }
+
+    private func statText(withClients: Bool) -> String {
+        var out = "Zookeeper version: \(config.versionString)\n"
+        if withClients {
+            out += "Clients:\n"
+            for line in connectionLines(brief: true) { out += line + "\n\n" }
+            out += "\n"
+        }
+        out += "Latency min/avg/max: \(stats.minLatency)/\(stats.averageLatency)/\(stats.maxLatencyMs)\n"
+        out += "Received: \(stats.packetsReceived)\nSent: \(stats.packetsSent)\n"
+        out += "Connections: \(connections.count)\nOutstanding: \(outstandingRequests)\n"
+        out += "Zxid: 0x\(tree.lastProcessedZxid.hex)\nMode: standalone\nNode count: \(tree.nodeCount)\n"
+        return out
+    }
+
+    /// `ServerCnxn.dumpConnectionInfo`, one line per connection in id order.
+    private func connectionLines(brief: Bool) -> [String] {
+        connections.values.sorted { $0.id < $1.id }.map { c in
+            var line = " \(c.remote.javaDescription)[\(c.interestOps)](queued=\(c.outstandingCount),recved=\(c.stats.packetsReceived),sent=\(c.stats.packetsSent)"
+            if !brief, let session = c.session {
+                let s = c.stats
+                line += ",sid=0x\(session.hex),lop=\(s.lastOp),est=\(s.establishedWallMs),to=\(c.negotiatedTimeoutMs)"
+                if s.lastCxid >= 0 { line += ",lcxid=0x\(String(UInt32(bitPattern: s.lastCxid), radix: 16))" }
+                line += ",lzxid=0x\(Zxid(s.lastZxid).hex),lresp=\(s.lastResponseWallMs),llat=\(s.lastLatencyMs)"
+                line += ",minlat=\(s.latencyCount == 0 ? 0 : s.minLatencyMs),avglat=\(s.latencyCount == 0 ? 0 : s.totalLatencyMs / s.latencyCount),maxlat=\(s.maxLatencyMs)"
+            }
+            return line + ")"
+        }
+    }
+
+    private func dumpText() -> String {
+        var out = "SessionTracker dump:\n"
+        let all = sessions.sessions.values.sorted { $0.id < $1.id }
+        out += "Session Sets (\(all.isEmpty ? 0 : 1))/(\(all.count)):\n"
+        for session in all {
+            let remainingMs = (session.expiresAtMs ?? now.monotonicMs) - now.monotonicMs
+            out += "1 expire at \(JavaDate.string(fromEpochMs: now.wallMs + remainingMs)):\n\t0x\(session.id.hex)\n"
+        }
+        out += "ephemeral nodes dump:\n"
+        let owners = tree.ephemerals.keys.sorted()
+        out += "Sessions with Ephemerals (\(owners.count)):\n"
+        for owner in owners {
+            out += "0x\(SessionID(owner).hex):\n"
+            for path in tree.ephemerals[owner, default: []].sorted() { out += "\t\(path)\n" }
+        }
+        out += "Connections dump:\n"
+        let lines = connectionLines(brief: false)
+        out += "Connections Sets (\(lines.isEmpty ? 0 : 1))/(\(lines.count)):\n"
+        for line in lines { out += "\(lines.count) expire at \(JavaDate.string(fromEpochMs: now.wallMs)):\n\t\(line)\n" }
+        return out
+    }
+
+    private func enviText(_ host: HostSnapshot) -> String {
+        var out = "Environment:\nzookeeper.version=\(config.versionString)\n"
+        for (key, value) in host.environment { out += "\(key)=\(value)\n" }
+        return out
+    }
+
+    private func mntrText(_ host: HostSnapshot) -> String {
+        var lines: [(String, String)] = [
+            ("version", config.versionString),
+            ("server_state", "standalone"),
+            ("avg_latency", stats.averageLatency),
+            ("max_latency", String(stats.maxLatencyMs)),
+            ("min_latency", String(stats.minLatency)),
+            ("packets_received", String(stats.packetsReceived)),
+            ("packets_sent", String(stats.packetsSent)),
+            ("num_alive_connections", String(connections.count)),
+            ("outstanding_requests", String(outstandingRequests)),
+            ("uptime", String(now.monotonicMs - startedAtMs)),
+            ("znode_count", String(tree.nodeCount)),
+            ("watch_count", String(watches.dataWatches.watchCount + watches.childWatches.watchCount)),
+            ("ephemerals_count", String(tree.ephemeralsCount)),
+            ("approximate_data_size", String(tree.approximateDataSizeBytes)),
+            ("global_sessions", String(sessions.count)),
+            ("local_sessions", "0"),
+            ("open_file_descriptor_count", String(host.openFileDescriptors)),
+            ("max_file_descriptor_count", String(host.maxFileDescriptors)),
+            ("commit_count", String(stats.committedTxns)),
+        ]
+        lines.append(("resident_memory_bytes", String(host.residentMemoryBytes)))
+        return lines.map { "zk_\($0.0)\t\($0.1)\n" }.joined()
+    }
+
+    private func watchesBySession() -> String {
+        var bySession: [Int64: [String]] = [:]
+        for (watcher, paths) in watches.dataWatches.pathsByWatcher {
+            let session = connections[watcher]?.session?.rawValue ?? 0
+            bySession[session, default: []] += paths
+        }
+        return bySession.keys.sorted().map { session in
+            "0x\(SessionID(session).hex)\n" + bySession[session]!.sorted().map { "\t\($0)\n" }.joined()
+        }.joined()
+    }
+
+    private func watchesByPath() -> String {
+        watches.dataWatches.watchers.keys.sorted().map { path in
+            path + "\n" + watches.dataWatches.watchers[path]!.keys.sorted().map { watcher in
+                "\t0x\(SessionID(connections[watcher]?.session?.rawValue ?? 0).hex)\n"
+            }.joined()
+        }.joined()
+    }
+}

@@ -1,0 +1,133 @@
+/// Session establishment, resumption, expiry and close; and the server-side deletion of empty
+/// containers and expired TTL nodes (`ContainerManager`).
+import ZKCore
+import ZKProtocol
+import ZKDataTree
+
+extension Replica {
+    /// `ZooKeeperServer.processConnectRequest`.
+    func receiveConnectRequest(_ bytes: [UInt8], on connection: Connection) {
+        guard let request = try? ConnectRequest(bytes: bytes, limits: config.limits) else {
+            log(.warn, "NIOServerCnxn", "Closing connection to \(connection.remote.javaDescription): malformed connect request")
+            close(connection, reason: "malformed connect request")
+            return
+        }
+        if request.lastZxidSeen > tree.lastProcessedZxid.rawValue {
+            log(.info, "ZooKeeperServer", "Refusing session request for client \(connection.remote.javaDescription) as it has seen zxid 0x\(Zxid(request.lastZxidSeen).hex) our last zxid is 0x\(tree.lastProcessedZxid.hex) client must try another server")
+            close(connection, reason: "client has seen a newer zxid")
+            return
+        }
+        connection.sentReadOnlyFlag = request.readOnly != nil
+        let timeout = min(max(request.timeOut, config.minSessionTimeoutMs), config.maxSessionTimeoutMs)
+        connection.negotiatedTimeoutMs = timeout
+        if request.sessionId == 0 {
+            createSession(on: connection, timeoutMs: timeout)
+        } else {
+            resumeSession(SessionID(request.sessionId), password: request.passwd, on: connection)
+        }
+    }
+
+    private func createSession(on connection: Connection, timeoutMs: Int32) {
+        let id = sessions.allocateID()
+        connection.session = id
+        log(.info, "ZooKeeperServer", "Client attempting to establish new session: session = 0x\(id.hex), zxid = 0x\(tree.lastProcessedZxid.hex), timeout = \(timeoutMs), address = \(connection.remote.javaDescription)")
+        connection.pending.append(PendingRequest(xid: 0, op: .createSession, kind: .connect, receivedAtMs: now.monotonicMs))
+        outstandingRequests += 1
+        let zxid = nextZxid()
+        propose(preparer.prepareCreateSession(id, timeoutMs: timeoutMs, zxid: zxid.rawValue, time: now.wallMs), origin: connection.id)
+    }
+
+    /// Reattaches a connection to a live session after checking its password.
+    private func resumeSession(_ id: SessionID, password: [UInt8], on connection: Connection) {
+        log(.info, "ZooKeeperServer", "Client attempting to renew session 0x\(id.hex) at \(connection.remote.javaDescription)")
+        guard password == sessionPassword(for: id), sessions.isActive(id), var session = sessions[id] else {
+            log(.info, "ZooKeeperServer", "Invalid session 0x\(id.hex) for client \(connection.remote.javaDescription), probably expired")
+            sendConnectResponse(ConnectResponse(timeOut: 0, sessionId: 0, passwd: Array(repeating: 0, count: 16),
+                                                readOnly: connection.sentReadOnlyFlag ? false : nil), to: connection)
+            close(connection, reason: "invalid session")
+            return
+        }
+        if let previous = session.connection, previous != connection.id, let old = connections[previous] {
+            close(old, reason: "session 0x\(id.hex) moved to another connection")
+        }
+        session.connection = connection.id
+        sessions[id] = session
+        connection.session = id
+        sessions.touch(id, nowMs: now.monotonicMs)
+        log(.info, "ZooKeeperServer", "Established session 0x\(id.hex) with negotiated timeout \(connection.negotiatedTimeoutMs) for client \(connection.remote.javaDescription)")
+        sendConnectResponse(ConnectResponse(timeOut: connection.negotiatedTimeoutMs, sessionId: id.rawValue,
+                                            passwd: sessionPassword(for: id),
+                                            readOnly: connection.sentReadOnlyFlag ? false : nil), to: connection)
+    }
+
+    private func sendConnectResponse(_ response: ConnectResponse, to connection: Connection) {
+        send(FrameEncoder.frame { response.encode(to: &$0) }, to: connection)
+    }
+
+    /// The createSession txn of this connection committed: answer its ConnectRequest.
+    func finishSessionCreation(_ connection: Connection) {
+        guard let head = connection.head, case .connect = head.kind, let id = connection.session else {
+            invariant(false, "session created for \(connection.id) without a pending connect")
+            return
+        }
+        connection.popHead()
+        outstandingRequests -= 1
+        sessions[id]?.connection = connection.id
+        log(.info, "ZooKeeperServer", "Established session 0x\(id.hex) with negotiated timeout \(connection.negotiatedTimeoutMs) for client \(connection.remote.javaDescription)")
+        sendConnectResponse(ConnectResponse(timeOut: connection.negotiatedTimeoutMs, sessionId: id.rawValue,
+                                            passwd: sessionPassword(for: id),
+                                            readOnly: connection.sentReadOnlyFlag ? false : nil), to: connection)
+        connection.stats.lastOp = "SESS"
+        answerReady(connection)
+    }
+
+    /// The replicated part of sessions: createSession and closeSession txns.
+    func applySessionEffects(_ entry: TxnEntry, origin: ConnectionID?) {
+        let id = SessionID(entry.header.clientId)
+        switch entry.txn {
+        case .createSession(let timeoutMs):
+            sessions.add(id, timeoutMs: timeoutMs, nowMs: now.monotonicMs)
+        case .closeSession:
+            guard let session = sessions.remove(id) else { return }
+            log(.info, "ZooKeeperServer", "Closed session 0x\(id.hex)")
+            // The session's connection goes too; the closing client's own connection is closed
+            // after its reply (see `answerWrite`).
+            if let cid = session.connection, cid != origin, let connection = connections[cid] {
+                close(connection, reason: "session 0x\(id.hex) closed")
+            }
+        default:
+            break
+        }
+    }
+
+    /// Proposes a closeSession txn for every session whose timeout has passed.
+    func expireSessions() {
+        for id in sessions.expired(nowMs: now.monotonicMs) {
+            guard let session = sessions[id] else { continue }
+            log(.info, "ZooKeeperServer", "Expiring session 0x\(id.hex), timeout of \(session.timeoutMs)ms exceeded")
+            sessions.markClosing(id)
+            let zxid = nextZxid()
+            propose(preparer.prepareCloseSession(id, cxid: 0, tree: tree, zxid: zxid.rawValue, time: now.wallMs), origin: nil)
+        }
+    }
+
+    /// Deletes empty containers that once had children, and TTL nodes without children whose TTL
+    /// has passed since their last modification (`ContainerManager.getCandidates`).
+    func checkContainers() {
+        guard now.monotonicMs - lastContainerCheckMs >= config.containerCheckIntervalMs else { return }
+        lastContainerCheckMs = now.monotonicMs
+        var candidates: [String] = []
+        for path in tree.containers.sorted() {
+            if let node = tree.node(path), node.children.isEmpty, node.stat.cversion > 0 { candidates.append(path) }
+        }
+        for path in tree.ttls.sorted() {
+            guard let node = tree.node(path), node.children.isEmpty else { continue }
+            let ttl = EphemeralOwner.ttlValue(node.stat.ephemeralOwner)
+            if ttl != 0 && now.wallMs - node.stat.mtime > ttl { candidates.append(path) }
+        }
+        for path in candidates where preparer.pending.byPath[path] == nil {
+            let zxid = nextZxid()
+            propose(preparer.prepareDeleteContainer(path, tree: tree, zxid: zxid.rawValue, time: now.wallMs), origin: nil)
+        }
+    }
+}

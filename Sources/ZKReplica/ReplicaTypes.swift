@@ -1,0 +1,100 @@
+/// The replica's inputs, effects and configuration: the whole contract between the deterministic
+/// core and a shell (the POSIX server or a simulator).
+import ZKCore
+import ZKProtocol
+
+/// The two clocks the core needs, read by the shell: monotonic for timeouts, wall for txn times.
+public struct Clock: Sendable, Equatable {
+    public var monotonicMs: Int64
+    public var wallMs: Int64
+    public init(monotonicMs: Int64, wallMs: Int64) { self.monotonicMs = monotonicMs; self.wallMs = wallMs }
+}
+
+/// A client's address as the shell saw it when accepting.
+public struct RemoteAddress: Sendable, Equatable {
+    /// The literal address ("127.0.0.1"), used by `ip` ACLs.
+    public var ip: String
+    public var port: Int
+    public init(ip: String, port: Int) { self.ip = ip; self.port = port }
+    /// Java's `InetSocketAddress.toString()` form: "/127.0.0.1:52740".
+    public var javaDescription: String { "/\(ip):\(port)" }
+}
+
+/// Facts about the host that only the shell can read, sampled when a four-letter word asks.
+public struct HostSnapshot: Sendable, Equatable {
+    public var openFileDescriptors: Int = -1
+    public var maxFileDescriptors: Int = -1
+    public var residentMemoryBytes: Int = 0
+    public var dataDirSizeBytes: Int = 0
+    public var dataLogDirSizeBytes: Int = 0
+    /// The `conf` four-letter word's lines (key=value), rendered by the shell from its configuration.
+    public var conf: [String] = []
+    /// `envi` lines (key, value) in order, after `zookeeper.version`.
+    public var environment: [(String, String)] = []
+    public init() {}
+    public static func == (a: HostSnapshot, b: HostSnapshot) -> Bool {
+        a.openFileDescriptors == b.openFileDescriptors && a.maxFileDescriptors == b.maxFileDescriptors
+            && a.residentMemoryBytes == b.residentMemoryBytes && a.dataDirSizeBytes == b.dataDirSizeBytes
+            && a.dataLogDirSizeBytes == b.dataLogDirSizeBytes && a.conf == b.conf
+            && a.environment.map { $0.0 + "=" + $0.1 } == b.environment.map { $0.0 + "=" + $0.1 }
+    }
+}
+
+public enum ReplicaInput: Sendable {
+    /// A client connection was accepted.
+    case connected(ConnectionID, RemoteAddress)
+    /// One complete frame (without its length prefix) arrived on a connection.
+    case frame(ConnectionID, [UInt8])
+    /// A four-letter word arrived on a fresh connection.
+    case fourLetterWord(ConnectionID, FourLetterWord, argument: Int64?, host: HostSnapshot)
+    /// The connection is gone (EOF, error, or closed after a `.close` effect).
+    case disconnected(ConnectionID)
+    /// Time passed: expire sessions, delete empty containers and expired TTL nodes.
+    case tick
+    /// Every txn up to and including this zxid is durable in the log.
+    case logSynced(through: Zxid)
+}
+
+public enum ReplicaEffect: Sendable {
+    /// Queue bytes (one or more frames, or a four-letter word's text) for a connection.
+    case send(ConnectionID, [UInt8])
+    /// Close the connection once everything queued for it is written.
+    case close(ConnectionID)
+    /// Append this txn to the log; answer with `.logSynced` once it is durable.
+    case appendToLog(TxnEntry)
+    /// A log line for the shell's logger. `source` names the component, like Apache's class names.
+    case log(LogLevel, source: String, String)
+}
+
+/// Everything the replica is configured with. Values, not globals.
+public struct ReplicaConfig: Sendable {
+    public var serverID = ServerID(1)
+    public var tickTimeMs: Int32 = 2000
+    public var minSessionTimeoutMs: Int32 = 4000
+    public var maxSessionTimeoutMs: Int32 = 40000
+    public var limits = Limits()
+    public var extendedTypesEnabled = false
+    /// `super:<base64 sha1>`; a client that authenticates as this digest may do anything.
+    public var superDigest: String?
+    public var skipACL = false
+    public var reconfigEnabled = false
+    /// Four-letter words that answer; the rest answer "not in the whitelist".
+    public var fourLetterWordWhitelist: Set<FourLetterWord> = Set(FourLetterWord.allCases)
+    /// Wall-clock ms used to seed session ids.
+    public var sessionIDSeedMs: Int64 = 0
+    /// How often empty containers and expired TTL nodes are looked for (`znode.container.checkIntervalMs`).
+    public var containerCheckIntervalMs: Int64 = 60_000
+    /// The server's `Zookeeper version:` string (see `ServerVersion`).
+    public var versionString = ServerVersion.full
+
+    public init() {}
+}
+
+/// Which Apache ZooKeeper this server speaks, and our own version.
+public enum ServerVersion {
+    /// The Apache ZooKeeper release whose protocol we implement.
+    public static let protocolVersion = "3.8.4"
+    public static let ownVersion = "swift-zookeeper 0.1.0"
+    /// Reported by `srvr`, `stat`, `mntr` and `envi`; starts like Apache's so version parsers work.
+    public static let full = "\(protocolVersion)-\(ownVersion), built on 2026-11-21 00:00 UTC"
+}

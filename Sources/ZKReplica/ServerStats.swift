@@ -1,0 +1,38 @@
+/// Server-wide counters that `srvr`, `stat` and `mntr` report (`ServerStats`).
+struct ServerStats {
+    var packetsReceived = 0
+    var packetsSent = 0
+    var committedTxns = 0
+    var minLatencyMs: Int64 = Int64.max
+    var maxLatencyMs: Int64 = 0
+    var totalLatencyMs: Int64 = 0
+    var latencyCount: Int64 = 0
+
+    mutating func recordLatency(_ ms: Int64) {
+        minLatencyMs = min(minLatencyMs, ms)
+        maxLatencyMs = max(maxLatencyMs, ms)
+        totalLatencyMs += ms
+        latencyCount += 1
+    }
+
+    var minLatency: Int64 { latencyCount == 0 ? 0 : minLatencyMs }
+    /// Apache's average: a double rounded to 4 decimals ("0.0", "0.3333").
+    var averageLatency: String { formatAverage(totalLatencyMs, latencyCount) }
+
+    mutating func reset() {
+        let committed = committedTxns
+        self = ServerStats()
+        committedTxns = committed
+    }
+}
+
+/// Java's rendering of `Math.round(x * 10000) / 10000.0` for a non-negative ratio.
+func formatAverage(_ total: Int64, _ count: Int64) -> String {
+    guard count > 0 else { return "0.0" }
+    let scaled = (total * 10000 + count / 2) / count
+    let whole = scaled / 10000
+    var fraction = String(scaled % 10000)
+    fraction = String(repeating: "0", count: 4 - fraction.count) + fraction
+    while fraction.count > 1 && fraction.hasSuffix("0") { fraction.removeLast() }
+    return "\(whole).\(fraction)"
+}
