@@ -87,8 +87,8 @@ public final class Replica {
         swap(&buffer, &effects)
     }
 
-    func log(_ level: LogLevel, _ source: String, _ message: String) {
-        effects.append(.log(level, source: source, message))
+    func log(_ level: LogLevel, _ source: String, _ message: String, line: UInt = #line) {
+        effects.append(.log(level, source: source, line: line, message))
     }
 
     // MARK: Connections

@@ -63,7 +63,7 @@ public enum ReplicaEffect: Sendable {
     /// Append this txn to the log; answer with `.logSynced` once it is durable.
     case appendToLog(TxnEntry)
     /// A log line for the shell's logger. `source` names the component, like Apache's class names.
-    case log(LogLevel, source: String, String)
+    case log(LogLevel, source: String, line: UInt, String)
 }
 
 /// Everything the replica is configured with. Values, not globals.

@@ -265,7 +265,7 @@ struct ConfigBuilder {
         "forceSync", "snapCount", "snapSizeLimitInKb", "preAllocSize", "globalOutstandingLimit", "skipACL",
         "extendedTypesEnabled", "4lw.commands.whitelist", "admin.enableServer", "admin.serverAddress",
         "admin.serverPort", "cnxTimeout", "jute.maxbuffer", "readonlymode.enabled", "maxCnxns",
-        "DigestAuthenticationProvider.superDigest", "observer.syncEnabled",
+        "DigestAuthenticationProvider.superDigest", "observer.syncEnabled", "znode.container.checkIntervalMs",
     ]
 
     /// Other spellings of keys → the key they mean.
@@ -425,6 +425,8 @@ struct ConfigBuilder {
         case "extendedTypesEnabled": if let v = boolean(e) { config.extendedTypesEnabled = v }
         case "superDigest": applySuperDigest(e)
         case "skipACL": if let v = boolean(e) { config.skipACL = v }
+        case "znode.container.checkIntervalMs":
+            if let v = integer(e, 1...Int(Int32.max)) { config.containerCheckIntervalMs = v }
         case "localSessionsEnabled": if let v = boolean(e) { config.localSessionsEnabled = v }
         case "localSessionsUpgradingEnabled": if let v = boolean(e) { config.localSessionsUpgradingEnabled = v }
         case "readonlymode.enabled": if let v = boolean(e) { config.readOnlyModeEnabled = v }

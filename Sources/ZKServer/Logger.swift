@@ -62,6 +62,14 @@ public struct Logger: Sendable {
             fileID: fileID.description, line: line, message: message()))
     }
 
+    /// Logs on behalf of another component (the replica's log effects), naming it as the class.
+    public func log(_ level: LogLevel, _ message: @autoclosure () -> String, source: String, line: UInt) {
+        guard isEnabled(level) else { return }
+        sink(Logger.formatLine(
+            timeMs: clockMs(), myid: myid, level: level, threadName: threadName,
+            fileID: source, line: line, message: message()))
+    }
+
     public func trace(_ message: @autoclosure () -> String, fileID: StaticString = #fileID, line: UInt = #line) {
         log(.trace, message(), fileID: fileID, line: line)
     }

@@ -86,6 +86,8 @@ public struct ServerConfig: Sendable, Equatable {
     public var superDigest: String?
     /// `skipACL` (`zookeeper.skipACL`): do not check ACLs at all.
     public var skipACL: Bool = false
+    /// `znode.container.checkIntervalMs`: how often empty containers and expired TTL nodes are deleted.
+    public var containerCheckIntervalMs: Int = 60_000
     /// `localSessionsEnabled`.
     public var localSessionsEnabled: Bool = false
     /// `localSessionsUpgradingEnabled`.

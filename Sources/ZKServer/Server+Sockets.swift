@@ -1,0 +1,193 @@
+/// Socket IO of the server shell: accept, read (framing), write, close, and carrying out the
+/// replica's effects.
+import ZKCore
+import ZKProtocol
+import ZKReplica
+import ZKPosix
+
+extension Server {
+    func acceptConnections() {
+        guard let listener else { return }
+        while true {
+            let accepted: (fd: Int32, remote: SocketAddress)?
+            do {
+                accepted = try listener.accept()
+            } catch {
+                logger.warn("Error accepting a connection: \(error)")
+                return
+            }
+            guard let (fd, remote) = accepted else { return }
+            admit(fd, remote)
+        }
+    }
+
+    private func admit(_ fd: Int32, _ remote: SocketAddress) {
+        let perIP = connectionsPerIP[remote.ip, default: 0]
+        if config.maxClientCnxns > 0 && perIP >= config.maxClientCnxns {
+            logger.warn("Too many connections from \(remote.javaDescription) - max is \(config.maxClientCnxns)")
+            Socket.close(fd)
+            return
+        }
+        if sockets.count >= config.limits.connectionsMax || (config.maxCnxns > 0 && sockets.count >= config.maxCnxns) {
+            logger.warn("Too many connections - max is \(config.maxCnxns > 0 ? config.maxCnxns : config.limits.connectionsMax)")
+            Socket.close(fd)
+            return
+        }
+        let id = ConnectionID(nextConnectionID)
+        nextConnectionID += 1
+        let socket = ClientSocket(fd: fd, id: id, remote: remote, frameSizeBytesMax: config.juteMaxBufferBytes)
+        do {
+            try loop.register(fd, interest: readingPaused ? [] : .read, token: id.rawValue)
+        } catch {
+            logger.warn("Cannot watch connection from \(remote.javaDescription): \(error)")
+            Socket.close(fd)
+            return
+        }
+        socket.interest = readingPaused ? [] : .read
+        sockets[id.rawValue] = socket
+        connectionsPerIP[remote.ip] = perIP + 1
+        logger.debug("Accepted socket connection from \(remote.javaDescription)")
+        replica.handle(.connected(id, RemoteAddress(ip: remote.ip, port: Int(remote.port))), now: Server.clock())
+    }
+
+    /// Reads what is available (bounded per turn so one client cannot starve the others) and
+    /// feeds each complete frame to the replica.
+    func read(_ socket: ClientSocket) {
+        var turns = 0
+        while turns < 16 && !socket.closeAfterFlush {
+            turns += 1
+            let count: Int
+            do {
+                count = try readBuffer.withUnsafeMutableBytes { raw in try Socket.readSome(socket.fd, into: raw) }
+            } catch SyscallError.wouldBlock {
+                return
+            } catch {
+                logger.debug("Connection \(socket.remote.javaDescription) failed: \(error)")
+                drop(socket)
+                return
+            }
+            if count == 0 {
+                logger.debug("Connection closed by client \(socket.remote.javaDescription)")
+                drop(socket)
+                return
+            }
+            readBuffer.withUnsafeBytes { socket.decoder.append(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+            guard deliverFrames(socket) else { return }
+            if count < readBuffer.count { return }
+        }
+    }
+
+    /// Returns false if the connection was closed for a framing error.
+    private func deliverFrames(_ socket: ClientSocket) -> Bool {
+        while !socket.closeAfterFlush {
+            let event: FrameEvent?
+            do {
+                event = try socket.decoder.next()
+            } catch {
+                logger.warn("Closing connection to \(socket.remote.javaDescription): \(error) (jute.maxbuffer is \(config.juteMaxBufferBytes))")
+                drop(socket)
+                return false
+            }
+            guard let event else { return true }
+            switch event {
+            case .frame(let bytes):
+                replica.handle(.frame(socket.id, bytes), now: Server.clock())
+            case .fourLetterWord(let word, let argument):
+                replica.handle(.fourLetterWord(socket.id, word, argument: argument, host: hostSnapshot()), now: Server.clock())
+            case .telnetClose:
+                drop(socket)
+                return false
+            }
+        }
+        return true
+    }
+
+    func write(_ socket: ClientSocket) {
+        do {
+            let done = try socket.flush()
+            if done && socket.closeAfterFlush {
+                drop(socket)
+                return
+            }
+        } catch {
+            logger.debug("Write to \(socket.remote.javaDescription) failed: \(error)")
+            drop(socket)
+            return
+        }
+        setInterest(socket)
+    }
+
+    /// Closes a socket and tells the replica.
+    func drop(_ socket: ClientSocket) {
+        guard sockets.removeValue(forKey: socket.id.rawValue) != nil else { return }
+        try? loop.unregister(socket.fd)
+        Socket.close(socket.fd)
+        if let n = connectionsPerIP[socket.remote.ip] {
+            connectionsPerIP[socket.remote.ip] = n > 1 ? n - 1 : nil
+        }
+        replica.handle(.disconnected(socket.id), now: Server.clock())
+    }
+
+    /// Carries out effects until the replica has nothing more to say. Appended txns are reported
+    /// durable as one group once the turn's effects are done (there is no log yet).
+    func drainEffects() {
+        while true {
+            replica.takeEffects(into: &effects)
+            if effects.isEmpty { return }
+            var syncedThrough: Zxid?
+            var touched: [ClientSocket] = []
+            for effect in effects {
+                switch effect {
+                case .send(let id, let bytes):
+                    guard let socket = sockets[id.rawValue] else { continue }
+                    if socket.output.isEmpty { touched.append(socket) }
+                    socket.enqueue(bytes)
+                case .close(let id):
+                    guard let socket = sockets[id.rawValue] else { continue }
+                    socket.closeAfterFlush = true
+                    touched.append(socket)
+                case .appendToLog(let entry):
+                    syncedThrough = Zxid(entry.zxid)
+                case .log(let level, let source, let line, let message):
+                    logger.log(level, message, source: source, line: line)
+                }
+            }
+            for socket in touched where sockets[socket.id.rawValue] != nil { write(socket) }
+            if let syncedThrough { replica.handle(.logSynced(through: syncedThrough), now: Server.clock()) }
+        }
+    }
+
+    /// Read interest off while the server is over its outstanding limit or the socket's output is
+    /// over its limit; write interest on while output is queued.
+    func updateReadInterest() {
+        let overLimit = replica.outstandingRequests >= config.globalOutstandingLimit
+        if overLimit != readingPaused {
+            readingPaused = overLimit
+            if overLimit { logger.debug("Throttling: \(replica.outstandingRequests) outstanding requests") }
+            for socket in sockets.values { setInterest(socket) }
+        }
+    }
+
+    func setInterest(_ socket: ClientSocket) {
+        var interest: EventLoop.Interest = []
+        if !readingPaused && !socket.closeAfterFlush && socket.outputBytes < config.limits.bufferedOutputBytesPerConnectionMax {
+            interest.insert(.read)
+        }
+        if !socket.output.isEmpty { interest.insert(.write) }
+        guard interest != socket.interest else { return }
+        socket.interest = interest
+        try? loop.modify(socket.fd, interest: interest, token: socket.id.rawValue)
+    }
+
+    /// Stops accepting, closes every connection (their sessions stay, as in Apache), exits.
+    func shutdown() {
+        listener?.close()
+        listener = nil
+        for socket in Array(sockets.values) {
+            _ = try? socket.flush()
+            drop(socket)
+        }
+        drainEffects()
+        logger.info("shutdown of server complete")
+    }
+}

@@ -1,0 +1,142 @@
+/// The production shell: one event-loop thread that owns the listening socket, the client sockets
+/// and the `Replica`. Each loop turn reads every readable socket, feeds whole frames to the replica,
+/// carries out its effects, then "syncs" the log (a no-op until durable storage exists: the txns of
+/// the turn are reported durable at once, as one group) and writes the replies.
+///
+/// Backpressure: above `globalOutstandingLimit` unanswered requests, or above the per-connection
+/// output limit, the shell stops reading (removes read interest) instead of queueing more.
+import ZKCore
+import ZKProtocol
+import ZKDataTree
+import ZKReplica
+import ZKPosix
+
+public enum ServerError: Error, CustomStringConvertible {
+    case fatal(String)
+    public var description: String {
+        switch self {
+        case .fatal(let message): return message
+        }
+    }
+}
+
+public final class Server {
+    let config: ServerConfig
+    let logger: Logger
+    let replica: Replica
+    let loop: EventLoop
+    var listener: TCPListener?
+    var sockets: [UInt64: ClientSocket] = [:]
+    var connectionsPerIP: [String: Int] = [:]
+    var nextConnectionID: UInt64 = 1
+    var effects: [ReplicaEffect] = []
+    var events: [EventLoop.Event] = []
+    var readBuffer = [UInt8](repeating: 0, count: 64 * 1024)
+    var readingPaused = false
+    var lastTickMs: Int64
+    var stopping = false
+    let tickIntervalMs: Int64
+    static let listenerToken: UInt64 = 0
+
+    /// The port the client listener is bound to (useful with `clientPort=0`).
+    public var clientPort: UInt16 { listener?.localPort ?? 0 }
+
+    public init(config: ServerConfig, logger: Logger) throws(ServerError) {
+        self.config = config
+        self.logger = logger
+        try Server.prepareDataDirectories(config)
+        var replicaConfig = ReplicaConfig()
+        replicaConfig.tickTimeMs = Int32(config.tickTimeMs)
+        replicaConfig.minSessionTimeoutMs = Int32(clamping: config.minSessionTimeoutMs)
+        replicaConfig.maxSessionTimeoutMs = Int32(clamping: config.maxSessionTimeoutMs)
+        replicaConfig.limits = config.limits
+        replicaConfig.extendedTypesEnabled = config.extendedTypesEnabled
+        replicaConfig.superDigest = config.superDigest
+        replicaConfig.skipACL = config.skipACL
+        replicaConfig.reconfigEnabled = config.reconfigEnabled
+        replicaConfig.fourLetterWordWhitelist = Set(config.enabledFourLetterWords.compactMap(FourLetterWord.init(rawValue:)))
+        replicaConfig.sessionIDSeedMs = wallClockMilliseconds()
+        replicaConfig.containerCheckIntervalMs = Int64(config.containerCheckIntervalMs)
+        replica = Replica(config: replicaConfig, now: Server.clock())
+        tickIntervalMs = Int64(max(10, min(config.tickTimeMs / 2, config.containerCheckIntervalMs)))
+        lastTickMs = monotonicMilliseconds()
+        do {
+            loop = try EventLoop()
+        } catch {
+            throw .fatal("cannot create the event loop: \(error)")
+        }
+    }
+
+    static func clock() -> Clock { Clock(monotonicMs: monotonicMilliseconds(), wallMs: wallClockMilliseconds()) }
+
+    /// Creates `dataDir/version-2` and `dataLogDir/version-2`; an unusable directory is fatal.
+    static func prepareDataDirectories(_ config: ServerConfig) throws(ServerError) {
+        for directory in [config.dataDir, config.dataLogDir] {
+            let versioned = directory + "/version-2"
+            do {
+                try FileSystem.makeDirectories(versioned)
+            } catch {
+                throw .fatal("Unable to create data directory \(versioned): \(error)")
+            }
+            guard FileSystem.isWritableDirectory(versioned) else {
+                throw .fatal("Cannot write to data directory \(versioned)")
+            }
+        }
+    }
+
+    /// Binds the client port and starts listening for signals.
+    public func start() throws(ServerError) {
+        Signals.ignoreSIGPIPE()
+        let host = config.clientPortAddress ?? "0.0.0.0"
+        do {
+            let listener = try TCPListener(host: host, port: UInt16(config.clientPort), backlog: 128)
+            self.listener = listener
+            try loop.register(listener.fd, interest: .read, token: Server.listenerToken)
+            try loop.watchSignals([SIGTERM_VALUE, SIGINT_VALUE])
+        } catch {
+            throw .fatal("Failed to bind to \(host):\(config.clientPort): \(error)")
+        }
+        logger.info("binding to port \(listener!.localAddress.javaDescription)")
+        logger.info("Started server, serving standalone on client port \(clientPort), dataDir \(config.dataDir), tickTime \(config.tickTimeMs)")
+    }
+
+    /// Runs until SIGTERM or SIGINT. Returns normally after a clean shutdown.
+    public func run() throws(ServerError) {
+        while !stopping {
+            let nowMs = monotonicMilliseconds()
+            let timeout = Int32(max(0, min(tickIntervalMs, lastTickMs + tickIntervalMs - nowMs)))
+            do {
+                try loop.wait(timeoutMs: timeout, into: &events)
+            } catch {
+                throw .fatal("event loop failed: \(error)")
+            }
+            for event in events { handle(event) }
+            if monotonicMilliseconds() - lastTickMs >= tickIntervalMs {
+                lastTickMs = monotonicMilliseconds()
+                replica.handle(.tick, now: Server.clock())
+            }
+            drainEffects()
+            updateReadInterest()
+        }
+        shutdown()
+    }
+
+    private func handle(_ event: EventLoop.Event) {
+        switch event.token {
+        case Server.listenerToken: acceptConnections()
+        case EventLoop.signalToken: receiveSignal()
+        case EventLoop.wakeupToken: break
+        default:
+            guard let socket = sockets[event.token] else { return }
+            if event.readable || event.hangup || event.error { read(socket) }
+            if event.writable, sockets[event.token] != nil { write(socket) }
+        }
+    }
+
+    private func receiveSignal() {
+        while let signal = try? loop.nextSignal() {
+            logger.info("Received signal \(signal == SIGTERM_VALUE ? "SIGTERM" : "SIGINT"), shutting down")
+            stopping = true
+        }
+    }
+}

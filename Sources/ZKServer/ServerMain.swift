@@ -1,0 +1,60 @@
+/// `zk-server [zoo.cfg]`: loads the configuration (embedded defaults without an argument), starts
+/// the server and runs it until SIGTERM/SIGINT. Exit status: 0 after a clean shutdown, 2 for an
+/// invalid configuration, 1 for a fatal runtime condition (port in use, unusable data directory).
+import ZKCore
+import ZKPosix
+
+public enum ServerMain {
+    public static let usage = """
+        usage: zk-server [path/to/zoo.cfg]
+          Without an argument: standalone, client port 2181 on all interfaces,
+          data in ./data, INFO logging to stdout.
+        """
+
+    public static func run(arguments: [String]) -> Int32 {
+        let standardOutput = PosixFile(fd: 1)
+        let standardError = PosixFile(fd: 2)
+        func printError(_ line: String) { try? standardError.write(Array((line + "\n").utf8)) }
+        if arguments.count > 1 || arguments.first == "--help" || arguments.first == "-h" {
+            printError(usage)
+            return arguments.first == "--help" || arguments.first == "-h" ? 0 : 2
+        }
+        let loaded = loadConfig(path: arguments.first)
+        guard case .success(let parsed) = loaded else {
+            if case .failure(let errors) = loaded { errors.messages.forEach(printError) }
+            return 2
+        }
+        let logger = Logger(threshold: parsed.config.logLevel, myid: nil, threadName: "main",
+                            clockMs: { wallClockMilliseconds() },
+                            sink: { line in try? standardOutput.write(Array((line + "\n").utf8)) })
+        for warning in parsed.warnings { logger.warn(warning) }
+        for notice in parsed.notices { logger.info(notice) }
+        if !parsed.config.isStandalone {
+            logger.warn("server.N lines found, but ensembles are not supported yet: running standalone")
+        }
+        do {
+            let server = try Server(config: parsed.config, logger: logger)
+            try server.start()
+            try server.run()
+            return 0
+        } catch {
+            logger.error(error.description)
+            printError(error.description)
+            return 1
+        }
+    }
+
+    static func loadConfig(path: String?) -> Result<ParsedConfig, ConfigErrors> {
+        guard let path else {
+            let cwd = (try? SystemInfo.currentDirectory()) ?? "."
+            return .success(ParsedConfig(config: ServerConfig.embeddedDefaults(workingDirectory: cwd), warnings: [], notices: []))
+        }
+        let bytes: [UInt8]
+        do {
+            bytes = try FileSystem.readFile(path)
+        } catch {
+            return .failure(ConfigErrors(["\(path): cannot read the configuration file: \(error)"]))
+        }
+        return ConfigParser.parse(String(decoding: bytes, as: UTF8.self), source: path)
+    }
+}

@@ -1,0 +1,4 @@
+import ZKServer
+import Glibc
+
+exit(ServerMain.run(arguments: Array(CommandLine.arguments.dropFirst())))
