@@ -53,6 +53,8 @@ public final class DataTree {
         addSystemNode(DataTree.zookeeperPath, acl: ACL.openACLUnsafe)
         addSystemNode(DataTree.quotaPath, acl: ACL.openACLUnsafe)
         addSystemNode(DataTree.configPath, acl: ACL.readACLUnsafe)
+        // Apache creates /zookeeper/config through setACL with version -1, leaving aversion at -1.
+        nodes[DataTree.configPath]!.stat.aversion = -1
     }
 
     private func addSystemNode(_ path: String, acl: [ACL]) {

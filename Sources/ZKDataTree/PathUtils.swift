@@ -23,6 +23,7 @@ public enum PathUtils {
             || (v >= 0x7F && v <= 0x9F)
             || (v >= 0xD800 && v <= 0xF8FF)
             || (v >= 0xFFF0 && v <= 0xFFFF)
+            || v > 0xFFFF  // a surrogate pair in Java's UTF-16, inside the forbidden range
     }
 
     /// The parent of a path as Apache computes it (`substring(0, lastIndexOf('/'))`): "" for

@@ -73,8 +73,9 @@ public struct FrameDecoder: Sendable {
                 return .telnetClose
             }
             if let word = FourLetterWord(code: length) {
-                if word == .stmk {
-                    guard bufferedBytes >= 12 else { return nil }
+                // stmk's 8-byte mask is read from what has arrived; Apache answers without waiting,
+                // so a short or missing mask leaves the mask unchanged.
+                if word == .stmk && bufferedBytes >= 12 {
                     let mask = (Int64(int32(at: start + 4)) << 32) | Int64(UInt32(bitPattern: int32(at: start + 8)))
                     consume(12)
                     return .fourLetterWord(word, argument: mask)

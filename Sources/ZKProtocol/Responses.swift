@@ -24,6 +24,8 @@ public enum ResponseBody: Sendable, Equatable {
     case clientInfo([ClientInfo])
     /// MultiResponse.
     case multi([MultiResult])
+    /// A lone buffer (SetSASLResponse).
+    case buffer([UInt8]?)
 
     public func encode(to w: inout JuteWriter) {
         switch self {
@@ -38,6 +40,7 @@ public enum ResponseBody: Sendable, Equatable {
         case .int(let n): w.writeInt(n)
         case .clientInfo(let v): w.writeVector(v)
         case .multi(let results): MultiResult.encode(results, to: &w)
+        case .buffer(let b): w.writeBuffer(b)
         }
     }
 }

@@ -35,6 +35,12 @@ public enum Authentication {
         return user + ":" + Base64.encode(SHA1.hash(Array(userPassword.utf8)))
     }
 
+    /// The user a whoAmI reply names (`AuthenticationProvider.getUserName`): digest ids drop their hash.
+    static func userName(_ id: Id) -> String {
+        guard id.scheme == "digest" else { return id.id }
+        return String(id.id.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+    }
+
     /// Whether an ACL id is well formed for its scheme (`isValid` of the provider).
     static func isValidId(scheme: String, id: String) -> Bool {
         switch scheme {

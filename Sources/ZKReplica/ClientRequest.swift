@@ -13,8 +13,9 @@ enum ClientRequest {
     case multi([MultiOp])
     case reconfig(ReconfigRequest)
     case closeSession
-    /// A write whose record could not be decoded: Apache logs it as an error txn (MARSHALLINGERROR).
-    case undecodableWrite(OpCode)
+    /// A write that fails before it is prepared (an undecodable record, a server-internal opcode):
+    /// Apache still logs it, as an error txn with this code.
+    case rejectedWrite(OpCode, ErrorCode)
     // Reads and session-local requests: answered from the tree, in order behind the session's writes.
     case exists(PathWatchRequest)
     case getData(PathWatchRequest)
@@ -37,7 +38,7 @@ enum ClientRequest {
     var isWrite: Bool {
         switch self {
         case .create, .createTTL, .delete, .setData, .setACL, .check, .multi, .reconfig, .closeSession,
-             .undecodableWrite:
+             .rejectedWrite:
             return true
         case .exists, .getData, .getChildren, .getChildren2, .getACL, .sync, .getAllChildrenNumber,
              .getEphemerals, .whoAmI, .multiRead, .setWatches, .addWatch, .checkWatches, .removeWatches,
@@ -55,7 +56,7 @@ enum ClientRequest {
             switch op {
             case .create, .create2, .createContainer, .createTTL, .delete, .setData, .setACL, .check,
                  .multi, .reconfig:
-                return .undecodableWrite(op)
+                return .rejectedWrite(op, .marshallingError)
             default:
                 return .undecodableRead(op)
             }
@@ -70,7 +71,11 @@ enum ClientRequest {
         case .setData: return .setData(try r.read(SetDataRequest.self))
         case .setACL: return .setACL(try r.read(SetACLRequest.self))
         case .check: return .check(try r.read(PathVersionRequest.self))
-        case .multi: return .multi(try MultiOp.decode(from: &r, opsMax: limits.multiOpsMax))
+        case .multi:
+            // A multi of reads, or a mix of kinds, fails to decode in Apache (MARSHALLINGERROR).
+            let ops = try MultiOp.decode(from: &r, opsMax: limits.multiOpsMax)
+            guard !ops.contains(where: \.isRead) else { throw JuteError.invalidValue("read op in multi") }
+            return .multi(ops)
         case .reconfig: return .reconfig(try r.read(ReconfigRequest.self))
         case .closeSession: return .closeSession
         case .exists: return .exists(try r.read(PathWatchRequest.self))
@@ -82,14 +87,28 @@ enum ClientRequest {
         case .getAllChildrenNumber: return .getAllChildrenNumber(try r.read(PathRecord.self))
         case .getEphemerals: return .getEphemerals(try r.read(PathRecord.self))
         case .whoAmI: return .whoAmI
-        case .multiRead: return .multiRead(try MultiOp.decode(from: &r, opsMax: limits.multiOpsMax))
+        case .multiRead:
+            let ops = try MultiOp.decode(from: &r, opsMax: limits.multiOpsMax)
+            guard ops.allSatisfy(\.isRead) else { throw JuteError.invalidValue("write op in multiRead") }
+            return .multiRead(ops)
         case .setWatches: return .setWatches(try r.read(SetWatches.self))
         case .setWatches2: return .setWatches(try SetWatches.decodeVersion2(from: &r))
-        case .addWatch: return .addWatch(try r.read(PathTypeRequest.self))
-        case .checkWatches: return .checkWatches(try r.read(PathTypeRequest.self))
-        case .removeWatches: return .removeWatches(try r.read(PathTypeRequest.self))
+        case .addWatch:
+            let request = try r.read(PathTypeRequest.self)
+            guard AddWatchMode(rawValue: request.type) != nil else { throw JuteError.invalidValue("watch mode") }
+            return .addWatch(request)
+        case .checkWatches, .removeWatches:
+            let request = try r.read(PathTypeRequest.self)
+            guard WatcherType(rawValue: request.type) != nil else { throw JuteError.invalidValue("watcher type") }
+            return op == .checkWatches ? .checkWatches(request) : .removeWatches(request)
         case .ping: return .ping
-        case .notification, .deleteContainer, .createSession, .auth, .sasl, .error:
+        case .deleteContainer:
+            // Apache reads the path from the whole packet, header included, so the path always
+            // contains NUL and fails validation.
+            return .rejectedWrite(op, .badArguments)
+        case .createSession:
+            return .rejectedWrite(op, .marshallingError)
+        case .notification, .auth, .sasl, .error:
             return nil
         }
     }

@@ -13,7 +13,7 @@ extension Replica {
         } else {
             text = fourLetterWordText(word, argument: argument, host: host)
         }
-        send(Array(text.utf8), to: connection)
+        effects.append(.send(connection.id, Array(text.utf8)))  // not a packet: no stats
         close(connection, reason: "four-letter word answered")
     }
 
@@ -23,8 +23,8 @@ extension Replica {
         case .isro: return "rw"
         case .srvr: return statText(withClients: false)
         case .stat: return statText(withClients: true)
-        case .conf: return host.conf.joined(separator: "\n")
-        case .cons: return connectionLines(brief: false).map { $0 + "\n\n" }.joined() + "\n"
+        case .conf: return host.conf.map { $0 + "\n" }.joined()
+        case .cons: return connectionLines(brief: false).map { $0 + "\n" }.joined() + "\n"
         case .crst:
             for connection in connections.values { connection.stats.reset() }
             return "Connection stats reset.\n"
@@ -52,7 +52,7 @@ extension Replica {
         var out = "Zookeeper version: \(config.versionString)\n"
         if withClients {
             out += "Clients:\n"
-            for line in connectionLines(brief: true) { out += line + "\n\n" }
+            for line in connectionLines(brief: true) { out += line + "\n" }
             out += "\n"
         }
         out += "Latency min/avg/max: \(stats.minLatency)/\(stats.averageLatency)/\(stats.maxLatencyMs)\n"
@@ -93,9 +93,11 @@ extension Replica {
             for path in tree.ephemerals[owner, default: []].sorted() { out += "\t\(path)\n" }
         }
         out += "Connections dump:\n"
-        let lines = connectionLines(brief: false)
-        out += "Connections Sets (\(lines.isEmpty ? 0 : 1))/(\(lines.count)):\n"
-        for line in lines { out += "\(lines.count) expire at \(JavaDate.string(fromEpochMs: now.wallMs)):\n\t\(line)\n" }
+        // `NIOServerCnxn.toString`: "ip: /addr:port sessionId: 0x…", grouped under one expiry time.
+        let open = connections.values.sorted { $0.id < $1.id }
+        out += "Connections Sets (\(open.isEmpty ? 0 : 1))/(\(open.count)):\n"
+        if !open.isEmpty { out += "\(open.count) expire at \(JavaDate.string(fromEpochMs: now.wallMs)):\n" }
+        for c in open { out += "\tip: \(c.remote.javaDescription) sessionId: 0x\(c.session?.hex ?? "0")\n" }
         return out
     }
 

@@ -111,7 +111,7 @@ struct Preparer {
         case .multi: return .multi
         case .reconfig: return .reconfig
         case .closeSession: return .closeSession
-        case .undecodableWrite(let op): return op
+        case .rejectedWrite(let op, _): return op
         default: preconditionFailure("prepare called for a read")
         }
     }
@@ -131,7 +131,7 @@ struct Preparer {
             // Dynamic reconfiguration is not supported yet: Apache answers RECONFIGDISABLED unless
             // `reconfigEnabled`, and UNIMPLEMENTED on a standalone server.
             throw c.reconfigEnabled ? .unimplemented : .reconfigDisabled
-        case .undecodableWrite: throw .marshallingError
+        case .rejectedWrite(_, let code): throw code
         default: preconditionFailure("prepare called for a read")
         }
     }
@@ -312,7 +312,9 @@ struct Preparer {
             }
             do throws(ErrorCode) {
                 let txn = try prepareMultiOp(op, c)
-                subs.append(TypedTxn(type: op.opCode, txn: txn))
+                // Apache 3.8.0 logs a create2 inside a multi as a create (and answers it with a
+                // create result, path only).
+                subs.append(TypedTxn(type: op.opCode == .create2 ? .create : op.opCode, txn: txn))
             } catch {
                 failed = true
                 pending = saved

@@ -7,13 +7,17 @@ extension Replica {
     private var lastZxid: Int64 { tree.lastProcessedZxid.rawValue }
 
     func answerWrite(_ request: PendingRequest, _ result: ApplyResult, on connection: Connection) {
-        let header = ReplyHeader(xid: request.xid, zxid: lastZxid, err: request.op == .multi ? 0 : result.err.rawValue)
+        // A multi reports per-op errors in its results, so its header says OK, unless the whole
+        // request failed before its ops were prepared (then it is an error txn, not a MultiTxn).
+        let wholeRequestFailed = result.type == .error
+        let header = ReplyHeader(xid: request.xid, zxid: lastZxid,
+                                 err: request.op == .multi && !wholeRequestFailed ? 0 : result.err.rawValue)
         let body: ResponseBody
         switch request.op {
         case .create: body = .path(result.path ?? "")
         case .create2, .createContainer, .createTTL: body = .pathAndStat(result.path ?? "", result.stat ?? Stat())
         case .setData, .setACL, .check: body = .stat(result.stat ?? Stat())
-        case .multi: body = .multi(result.multi.map(Replica.multiResult))
+        case .multi where !wholeRequestFailed: body = .multi(result.multi.map(Replica.multiResult))
         default: body = .none
         }
         finishReply(request, header, body, lastOp: request.op.shortName, on: connection)
@@ -66,8 +70,9 @@ extension Replica {
         switch request {
         case .exists(let r):
             if r.path.utf8.contains(0) { throw .badArguments }
+            // Apache 3.8.0 (Debian's reference server) does not check READ on exists; 3.8.4
+            // added the check. We match the reference server.
             let node = tree.node(r.path)
-            if let node { try checkRead(node, .read, connection) }
             if r.watch { watches.dataWatches.add(r.path, connection.id, .standard) }
             guard let node else { throw .noNode }
             return .stat(tree.clientStat(node))
@@ -99,7 +104,7 @@ extension Replica {
             if prefix.isEmpty || prefix == "/" { return .strings(all) }
             return .strings(all.filter { $0.hasPrefix(r.path) })
         case .whoAmI:
-            return .clientInfo(connection.authInfo.map { ClientInfo(authScheme: $0.scheme, user: $0.id) })
+            return .clientInfo(connection.authInfo.map { ClientInfo(authScheme: $0.scheme, user: Authentication.userName($0)) })
         case .multiRead(let ops):
             return .multi(multiRead(ops, connection))
         case .addWatch(let r):

@@ -139,9 +139,9 @@ public final class Replica {
         case OpCode.auth.rawValue:
             receiveAuth(header, &reader, on: connection)
         case OpCode.sasl.rawValue:
-            // SASL is not configured: Apache answers an unconfigured SASL request with an error
-            // reply and closes, as for any request it cannot serve.
-            rejectUnimplemented(header, on: connection)
+            // No SASL server is configured: Apache answers OK with a null token and carries on.
+            let reply = ReplyHeader(xid: header.xid, zxid: 0, err: 0)
+            send(FrameEncoder.reply(reply, .buffer(nil)), to: connection)
         default:
             guard let op = OpCode(rawValue: header.type),
                   let request = ClientRequest.decode(op, &reader, limits: config.limits) else {
