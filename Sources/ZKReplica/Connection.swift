@@ -63,6 +63,8 @@ final class Connection {
     var stats = ConnectionStats()
     /// A close effect was issued: ignore further input.
     var isClosing = false
+    /// When the connection was accepted (monotonic), to expire connections that never start a session.
+    var openedAtMs: Int64 = 0
 
     init(id: ConnectionID, remote: RemoteAddress) {
         self.id = id

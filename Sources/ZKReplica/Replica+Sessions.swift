@@ -111,6 +111,16 @@ extension Replica {
         }
     }
 
+    /// A connection that has not sent its ConnectRequest within the longest session timeout is
+    /// closed, so idle sockets cannot pile up (Apache expires such connections the same way).
+    func expireSessionlessConnections() {
+        let deadline = now.monotonicMs - Int64(config.maxSessionTimeoutMs)
+        for connection in connections.values.sorted(by: { $0.id < $1.id })
+        where connection.session == nil && connection.head == nil && connection.openedAtMs < deadline {
+            close(connection, reason: "no session established within \(config.maxSessionTimeoutMs) ms")
+        }
+    }
+
     /// Deletes empty containers that once had children, and TTL nodes without children whose TTL
     /// has passed since their last modification (`ContainerManager.getCandidates`).
     func checkContainers() {

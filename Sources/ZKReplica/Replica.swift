@@ -57,6 +57,7 @@ public final class Replica {
             invariant(connections[id] == nil, "connection \(id) opened twice")
             let connection = Connection(id: id, remote: remote)
             connection.stats.establishedWallMs = now.wallMs
+            connection.openedAtMs = now.monotonicMs
             connections[id] = connection
         case .frame(let id, let bytes):
             guard let connection = connections[id], !connection.isClosing else { return }
@@ -69,6 +70,7 @@ public final class Replica {
             detach(connection)
         case .tick:
             expireSessions()
+            expireSessionlessConnections()
             checkContainers()
         case .logSynced(let zxid):
             commitSynced(through: zxid)
