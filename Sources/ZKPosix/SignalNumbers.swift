@@ -1,5 +1,7 @@
+/// Signal numbers for modules that do not import Glibc (only ZKPosix may).
 import Glibc
 
-/// Signal numbers for modules that do not import Glibc.
-public let SIGTERM_VALUE: Int32 = SIGTERM
-public let SIGINT_VALUE: Int32 = SIGINT
+extension Signals {
+    public static let terminate: Int32 = SIGTERM
+    public static let interrupt: Int32 = SIGINT
+}

@@ -13,7 +13,11 @@ extension Server {
             do {
                 accepted = try listener.accept()
             } catch {
-                logger.warn("Error accepting a connection: \(error)")
+                // Out of descriptors (EMFILE) and the like: the listener stays readable, so stop
+                // watching it until the next tick instead of spinning.
+                logger.warn("Error accepting a connection: \(error); pausing accepts")
+                try? loop.modify(listener.fd, interest: [], token: Server.listenerToken)
+                acceptsPaused = true
                 return
             }
             guard let (fd, remote) = accepted else { return }

@@ -35,6 +35,7 @@ public final class Server {
     var readingPaused = false
     var lastTickMs: Int64
     var stopping = false
+    var acceptsPaused = false
     let tickIntervalMs: Int64
     static let listenerToken: UInt64 = 0
 
@@ -92,7 +93,7 @@ public final class Server {
             let listener = try TCPListener(host: host, port: UInt16(config.clientPort), backlog: 128)
             self.listener = listener
             try loop.register(listener.fd, interest: .read, token: Server.listenerToken)
-            try loop.watchSignals([SIGTERM_VALUE, SIGINT_VALUE])
+            try loop.watchSignals([Signals.terminate, Signals.interrupt])
         } catch {
             throw .fatal("Failed to bind to \(host):\(config.clientPort): \(error)")
         }
@@ -114,6 +115,10 @@ public final class Server {
             if monotonicMilliseconds() - lastTickMs >= tickIntervalMs {
                 lastTickMs = monotonicMilliseconds()
                 replica.handle(.tick, now: Server.clock())
+                if acceptsPaused, let listener {
+                    acceptsPaused = false
+                    try? loop.modify(listener.fd, interest: .read, token: Server.listenerToken)
+                }
             }
             drainEffects()
             updateReadInterest()
@@ -135,7 +140,7 @@ public final class Server {
 
     private func receiveSignal() {
         while let signal = try? loop.nextSignal() {
-            logger.info("Received signal \(signal == SIGTERM_VALUE ? "SIGTERM" : "SIGINT"), shutting down")
+            logger.info("Received signal \(signal == Signals.terminate ? "SIGTERM" : "SIGINT"), shutting down")
             stopping = true
         }
     }

@@ -12,6 +12,9 @@ public enum ServerMain {
         """
 
     public static func run(arguments: [String]) -> Int32 {
+        // Block SIGTERM/SIGINT before anything could start a thread: the event loop receives them
+        // through a signalfd, and a thread that did not block them would die of them instead.
+        _ = Signals.block([Signals.terminate, Signals.interrupt])
         let standardOutput = PosixFile(fd: 1)
         let standardError = PosixFile(fd: 2)
         func printError(_ line: String) { try? standardError.write(Array((line + "\n").utf8)) }
