@@ -8,9 +8,9 @@ public final class DataNode {
     public var data: [UInt8]?
     public var acl: [ACL]
     public var stat: StatPersisted
-    public var children: Set<String>
+    public var children: ChildSet
 
-    public init(data: [UInt8]?, acl: [ACL], stat: StatPersisted, children: Set<String> = []) {
+    public init(data: [UInt8]?, acl: [ACL], stat: StatPersisted, children: ChildSet = ChildSet()) {
         self.data = data
         self.acl = acl
         self.stat = stat
