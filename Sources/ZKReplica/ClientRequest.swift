@@ -63,6 +63,23 @@ enum ClientRequest {
         }
     }
 
+    /// Apache rebuilds each create of a multi from its flags (`Op.create`), so the opcode the client
+    /// sent does not matter: container flags make a createContainer, a createTTL whose flags are not
+    /// a TTL mode makes a plain create, and create2 becomes create (answered with the path only).
+    private static func normalizedCreate(_ op: MultiOp) throws -> MultiOp {
+        switch op {
+        case .create(_, let r):
+            guard let mode = CreateMode(rawValue: r.flags) else { throw JuteError.invalidValue("create flags") }
+            return .create(mode.isContainer ? .createContainer : .create, r)
+        case .createTTL(let r):
+            guard let mode = CreateMode(rawValue: r.flags) else { throw JuteError.invalidValue("create flags") }
+            if mode.isTTL { return op }
+            return .create(mode.isContainer ? .createContainer : .create, CreateRequest(path: r.path, data: r.data, acl: r.acl, flags: r.flags))
+        case .delete, .setData, .check, .getChildren, .getData:
+            return op
+        }
+    }
+
     private static func decodeRecord(_ op: OpCode, _ r: inout JuteReader, limits: Limits) throws -> ClientRequest? {
         switch op {
         case .create, .create2, .createContainer: return .create(op, try r.read(CreateRequest.self))
@@ -75,7 +92,7 @@ enum ClientRequest {
             // A multi of reads, or a mix of kinds, fails to decode in Apache (MARSHALLINGERROR).
             let ops = try MultiOp.decode(from: &r, opsMax: limits.multiOpsMax)
             guard !ops.contains(where: \.isRead) else { throw JuteError.invalidValue("read op in multi") }
-            return .multi(ops)
+            return .multi(try ops.map(normalizedCreate))
         case .reconfig: return .reconfig(try r.read(ReconfigRequest.self))
         case .closeSession: return .closeSession
         case .exists: return .exists(try r.read(PathWatchRequest.self))

@@ -312,9 +312,7 @@ struct Preparer {
             }
             do throws(ErrorCode) {
                 let txn = try prepareMultiOp(op, c)
-                // Apache 3.8.0 logs a create2 inside a multi as a create (and answers it with a
-                // create result, path only).
-                subs.append(TypedTxn(type: op.opCode == .create2 ? .create : op.opCode, txn: txn))
+                subs.append(TypedTxn(type: op.opCode, txn: txn))
             } catch {
                 failed = true
                 pending = saved

@@ -111,6 +111,7 @@ struct WatchManager {
             childWatches.add(path, watcher, .persistent)
         case .persistentRecursive:
             dataWatches.add(path, watcher, .persistentRecursive)
+            childWatches.add(path, watcher, .persistentRecursive)
         }
     }
 
