@@ -45,6 +45,8 @@ public final class DataTree {
     /// Sum of path lengths and data lengths (`approximate_data_size`).
     public private(set) var approximateDataSizeBytes: Int = 0
     public let extendedTypesEnabled: Bool
+    /// Paths that have a quota (a `zookeeper_limits` node under /zookeeper/quota).
+    var quotaPaths: Set<String> = []
 
     public init(extendedTypesEnabled: Bool) {
         self.extendedTypesEnabled = extendedTypesEnabled
@@ -214,6 +216,8 @@ public final class DataTree {
         case .persistent: break
         }
         stat = clientStat(child)
+        quotaNodeCreated(parent: parentPath, name: name)
+        updateQuotaStats(covering: path, bytes: Int64(data?.count ?? 0), count: 1)
         changes.append(.created(path))
         changes.append(.childrenChanged(parentPath.isEmpty ? "/" : parentPath))
         return .ok
@@ -235,6 +239,8 @@ public final class DataTree {
             if ephemerals[owner]?.isEmpty == true { ephemerals[owner] = nil }
         case .persistent: break
         }
+        quotaNodeDeleted(parent: parentPath, name: PathUtils.childName(of: path))
+        updateQuotaStats(covering: path, bytes: -Int64(victim.data?.count ?? 0), count: -1)
         changes.append(.deleted(path))
         changes.append(.childrenChanged(parentPath.isEmpty ? "/" : parentPath))
         return .ok
@@ -244,6 +250,7 @@ public final class DataTree {
                          _ stat: inout Stat?, _ changes: inout [TreeChange]) -> ErrorCode {
         guard let n = nodes[path] else { return .noNode }
         approximateDataSizeBytes += (data?.count ?? 0) - (n.data?.count ?? 0)
+        updateQuotaStats(covering: path, bytes: Int64((data?.count ?? 0) - (n.data?.count ?? 0)), count: 0)
         n.data = data
         n.stat.mtime = header.time
         n.stat.mzxid = header.zxid
