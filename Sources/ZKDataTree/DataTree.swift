@@ -36,7 +36,7 @@ public final class DataTree {
     public static let quotaPath = "/zookeeper/quota"
     public static let configPath = "/zookeeper/config"
 
-    private var nodes: [String: DataNode] = [:]
+    private var nodes: [PathKey: DataNode] = [:]
     private let root: DataNode
     public private(set) var ephemerals: [Int64: Set<String>] = [:]
     public private(set) var containers: Set<String> = []
@@ -51,17 +51,17 @@ public final class DataTree {
     public init(extendedTypesEnabled: Bool) {
         self.extendedTypesEnabled = extendedTypesEnabled
         root = DataNode(data: [], acl: ACL.openACLUnsafe, stat: StatPersisted())
-        nodes["/"] = root
+        nodes[PathKey("/")] = root
         addSystemNode(DataTree.zookeeperPath, acl: ACL.openACLUnsafe)
         addSystemNode(DataTree.quotaPath, acl: ACL.openACLUnsafe)
         addSystemNode(DataTree.configPath, acl: ACL.readACLUnsafe)
         // Apache creates /zookeeper/config through setACL with version -1, leaving aversion at -1.
-        nodes[DataTree.configPath]!.stat.aversion = -1
+        nodes[PathKey(DataTree.configPath)]!.stat.aversion = -1
     }
 
     private func addSystemNode(_ path: String, acl: [ACL]) {
         let node = DataNode(data: [], acl: acl, stat: StatPersisted())
-        nodes[path] = node
+        nodes[PathKey(path)] = node
         self.node(PathUtils.parent(of: path)!)!.children.insert(PathUtils.childName(of: path))
         approximateDataSizeBytes += path.utf8.count
     }
@@ -75,7 +75,7 @@ public final class DataTree {
 
     /// The node at `path`. "" is the root, as in Apache's tree (which keeps the root under both keys).
     public func node(_ path: String) -> DataNode? {
-        path.isEmpty ? root : nodes[path]
+        path.isEmpty ? root : nodes[PathKey(path)]
     }
 
     /// Apache's `nodes.size()` counts the root twice ("" and "/").
@@ -96,7 +96,7 @@ public final class DataTree {
             for name in n.children {
                 let childPath = PathUtils.join(p, name)
                 count += 1
-                if let child = nodes[childPath], !child.children.isEmpty { stack.append((childPath, child)) }
+                if let child = nodes[PathKey(childPath)], !child.children.isEmpty { stack.append((childPath, child)) }
             }
         }
         return count
@@ -110,7 +110,7 @@ public final class DataTree {
     public func forEachNode(_ body: (String, DataNode) -> Void) {
         var stack = ["/"]
         while let path = stack.popLast() {
-            guard let n = nodes[path] else { continue }
+            guard let n = nodes[PathKey(path)] else { continue }
             body(path, n)
             for name in n.children.sorted().reversed() { stack.append(PathUtils.join(path, name)) }
         }
@@ -207,7 +207,7 @@ public final class DataTree {
         s.ephemeralOwner = owner
         let child = DataNode(data: data, acl: acl, stat: s)
         parent.children.insert(name)
-        nodes[path] = child
+        nodes[PathKey(path)] = child
         approximateDataSizeBytes += path.utf8.count + (data?.count ?? 0)
         switch NodeKind(ephemeralOwner: owner, extendedTypesEnabled: extendedTypesEnabled) {
         case .container: containers.insert(path)
@@ -225,10 +225,10 @@ public final class DataTree {
 
     private func deleteNode(_ path: String, zxid: Int64, changes: inout [TreeChange]) -> ErrorCode {
         guard let parentPath = PathUtils.parent(of: path), let parent = node(parentPath),
-              let victim = nodes[path] else { return .noNode }
+              let victim = nodes[PathKey(path)] else { return .noNode }
         parent.children.remove(PathUtils.childName(of: path))
         if zxid > parent.stat.pzxid { parent.stat.pzxid = zxid }
-        nodes[path] = nil
+        nodes[PathKey(path)] = nil
         approximateDataSizeBytes -= path.utf8.count + (victim.data?.count ?? 0)
         let owner = victim.stat.ephemeralOwner
         switch NodeKind(ephemeralOwner: owner, extendedTypesEnabled: extendedTypesEnabled) {
@@ -248,7 +248,7 @@ public final class DataTree {
 
     private func setData(_ path: String, _ data: [UInt8]?, _ version: Int32, _ header: TxnHeader,
                          _ stat: inout Stat?, _ changes: inout [TreeChange]) -> ErrorCode {
-        guard let n = nodes[path] else { return .noNode }
+        guard let n = nodes[PathKey(path)] else { return .noNode }
         approximateDataSizeBytes += (data?.count ?? 0) - (n.data?.count ?? 0)
         updateQuotaStats(covering: path, bytes: Int64((data?.count ?? 0) - (n.data?.count ?? 0)), count: 0)
         n.data = data
@@ -261,7 +261,7 @@ public final class DataTree {
     }
 
     private func setACL(_ path: String, _ acl: [ACL], _ version: Int32, _ stat: inout Stat?) -> ErrorCode {
-        guard let n = nodes[path] else { return .noNode }
+        guard let n = nodes[PathKey(path)] else { return .noNode }
         n.acl = acl
         n.stat.aversion = version
         stat = clientStat(n)

@@ -20,11 +20,11 @@ struct ChangeRecord {
 
 struct PendingChanges {
     private(set) var records: [ChangeRecord] = []
-    private(set) var byPath: [String: ChangeRecord] = [:]
+    private(set) var byPath: [PathKey: ChangeRecord] = [:]
 
     mutating func add(_ record: ChangeRecord) {
         records.append(record)
-        byPath[record.path] = record
+        byPath[PathKey(record.path)] = record
     }
 
     /// Drops the records of txns up to `zxid` once they are applied to the tree.
@@ -32,7 +32,7 @@ struct PendingChanges {
         var dropped = 0
         for record in records {
             guard record.zxid <= zxid else { break }
-            if byPath[record.path]?.zxid == record.zxid { byPath[record.path] = nil }
+            if byPath[PathKey(record.path)]?.zxid == record.zxid { byPath[PathKey(record.path)] = nil }
             dropped += 1
         }
         if dropped > 0 { records.removeFirst(dropped) }
@@ -139,7 +139,7 @@ struct Preparer {
     // MARK: Records
 
     private func record(_ path: String, _ tree: DataTree) throws(ErrorCode) -> ChangeRecord {
-        if let r = pending.byPath[path] {
+        if let r = pending.byPath[PathKey(path)] {
             guard r.stat != nil else { throw .noNode }
             return r
         }

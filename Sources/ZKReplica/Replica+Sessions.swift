@@ -135,7 +135,7 @@ extension Replica {
             let ttl = EphemeralOwner.ttlValue(node.stat.ephemeralOwner)
             if ttl != 0 && now.wallMs - node.stat.mtime > ttl { candidates.append(path) }
         }
-        for path in candidates where preparer.pending.byPath[path] == nil {
+        for path in candidates where preparer.pending.byPath[PathKey(path)] == nil {
             let zxid = nextZxid()
             propose(preparer.prepareDeleteContainer(path, tree: tree, zxid: zxid.rawValue, time: now.wallMs), origin: nil)
         }

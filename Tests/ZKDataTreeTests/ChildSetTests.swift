@@ -1,5 +1,6 @@
 import Testing
 @testable import ZKDataTree
+import ZKProtocol
 
 /// The expected values were produced by Java 17 (`new HashSet<>(8)`, `String.hashCode`).
 @Suite struct ChildSetTests {
@@ -50,5 +51,19 @@ import Testing
         #expect(String(decoding: stats.bytes, as: UTF8.self) == "count=3,bytes=2=;countHardLimit=5")
         #expect(String(decoding: QuotaStats(nil)!.bytes, as: UTF8.self) == "count=-1,bytes=-1")
         #expect(QuotaStats(Array("count=x".utf8)) == nil)
+    }
+}
+
+@Suite struct PathKeyTests {
+    @Test func canonicallyEquivalentPathsAreDistinctZnodes() {
+        let tree = DataTree(extendedTypesEnabled: false)
+        var changes: [TreeChange] = []
+        for (zxid, path) in [(Int64(1), "/\u{E9}"), (2, "/e\u{301}")] {
+            let header = TxnHeader(clientId: 1, cxid: 1, zxid: zxid, time: 0, type: OpCode.create.rawValue)
+            let txn = Txn.create(path: path, data: nil, acl: ACL.openACLUnsafe, ephemeral: false, parentCVersion: -1)
+            #expect(tree.apply(TxnEntry(header: header, txn: txn), changes: &changes).err == .ok)
+        }
+        #expect(tree.node("/")!.children.count == 3)  // zookeeper and the two names
+        #expect(PathKey("/\u{E9}") != PathKey("/e\u{301}"))
     }
 }
