@@ -10,8 +10,26 @@
 public struct ChildSet: Sequence, Sendable {
     private var buckets: [[String]] = []
     public private(set) var count = 0
+    /// The table size of the first insert (Java's `new HashSet<>(n)` rounds n up to a power of two).
+    private var initialCapacity = 8
 
     public init() {}
+
+    /// `new HashSet<>(capacity)`; `HashSet()` is 16.
+    public init(initialCapacity: Int) {
+        var capacity = 1
+        while capacity < initialCapacity { capacity <<= 1 }
+        self.initialCapacity = capacity
+    }
+
+    /// Java's `HashSet.clone()`: a table sized for the current count (`tableSizeFor(n / 0.75 + 1)`),
+    /// filled in this set's iteration order. The clone can iterate in a different order.
+    public func javaClone() -> ChildSet {
+        let wanted = Int(Float(count) / 0.75 + 1)
+        var clone = ChildSet(initialCapacity: Swift.max(1, wanted))
+        for name in self { clone.insert(name) }
+        return clone
+    }
 
     public init<S: Sequence>(_ names: S) where S.Element == String {
         for name in names { insert(name) }
@@ -41,7 +59,7 @@ public struct ChildSet: Sequence, Sendable {
 
     @discardableResult
     public mutating func insert(_ name: String) -> Bool {
-        if buckets.isEmpty { buckets = Array(repeating: [], count: 8) }
+        if buckets.isEmpty { buckets = Array(repeating: [], count: initialCapacity) }
         let i = ChildSet.bucketIndex(name, capacity: buckets.count)
         if buckets[i].contains(where: { ChildSet.same($0, name) }) { return false }
         buckets[i].append(name)

@@ -38,7 +38,9 @@ public final class DataTree {
 
     private var nodes: [PathKey: DataNode] = [:]
     private let root: DataNode
-    public private(set) var ephemerals: [Int64: Set<String>] = [:]
+    /// Each session's ephemerals, in Apache's HashSet order. A session's set stays (possibly empty)
+    /// until the session closes, as in Apache.
+    public private(set) var ephemerals: [Int64: ChildSet] = [:]
     public private(set) var containers: Set<String> = []
     public private(set) var ttls: Set<String> = []
     public private(set) var lastProcessedZxid: Zxid = .zero
@@ -102,7 +104,10 @@ public final class DataTree {
         return count
     }
 
-    public func ephemerals(of session: SessionID) -> Set<String> { ephemerals[session.rawValue] ?? [] }
+    /// `DataTree.getEphemerals`: a clone of the session's set (whose order can differ from the set's).
+    public func ephemerals(of session: SessionID) -> ChildSet {
+        ephemerals[session.rawValue]?.javaClone() ?? ChildSet(initialCapacity: 16)
+    }
 
     public var ephemeralsCount: Int { ephemerals.values.reduce(0) { $0 + $1.count } }
 
@@ -136,7 +141,7 @@ public final class DataTree {
             break
         case .closeSession(let paths):
             for path in paths { _ = deleteNode(path, zxid: header.zxid, changes: &changes) }
-            for path in ephemerals.removeValue(forKey: header.clientId) ?? [] {
+            for path in ephemerals.removeValue(forKey: header.clientId) ?? ChildSet() {
                 _ = deleteNode(path, zxid: header.zxid, changes: &changes)
             }
         case .create(let path, let data, let acl, let ephemeral, let pcv):
@@ -212,7 +217,7 @@ public final class DataTree {
         switch NodeKind(ephemeralOwner: owner, extendedTypesEnabled: extendedTypesEnabled) {
         case .container: containers.insert(path)
         case .ttl: ttls.insert(path)
-        case .ephemeral: ephemerals[owner, default: []].insert(path)
+        case .ephemeral: ephemerals[owner, default: ChildSet(initialCapacity: 16)].insert(path)
         case .persistent: break
         }
         stat = clientStat(child)
@@ -236,7 +241,6 @@ public final class DataTree {
         case .ttl: ttls.remove(path)
         case .ephemeral:
             ephemerals[owner]?.remove(path)
-            if ephemerals[owner]?.isEmpty == true { ephemerals[owner] = nil }
         case .persistent: break
         }
         quotaNodeDeleted(parent: parentPath, name: PathUtils.childName(of: path))

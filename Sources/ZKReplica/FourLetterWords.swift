@@ -44,7 +44,9 @@ extension Replica {
         case .stmk:
             traceMask = argument ?? traceMask
             return String(traceMask)
-        case .hash: return "\(tree.lastProcessedZxid.hex): 0\n"
+        case .hash:
+            // Apache lists the digests it logged for recent zxids; a standalone server logs none.
+            return ""
         }
     }
 
@@ -90,7 +92,7 @@ extension Replica {
         out += "Sessions with Ephemerals (\(owners.count)):\n"
         for owner in owners {
             out += "0x\(SessionID(owner).hex):\n"
-            for path in tree.ephemerals[owner, default: []].sorted() { out += "\t\(path)\n" }
+            for path in tree.ephemerals[owner] ?? ChildSet() { out += "\t\(path)\n" }
         }
         out += "Connections dump:\n"
         // `NIOServerCnxn.toString`: "ip: /addr:port sessionId: 0x…", grouped under one expiry time.

@@ -86,8 +86,8 @@ struct Preparer {
                 paths.insert(record.path)
             }
         }
-        let sorted = paths.sorted()
-        for path in sorted {
+        let ordered = Array(paths)
+        for path in ordered {
             if let parentPath = PathUtils.parent(of: path), var parent = try? record(parentPath, tree) {
                 parent.zxid = zxid
                 parent.stat?.pzxid = zxid
@@ -97,7 +97,7 @@ struct Preparer {
             pending.add(ChangeRecord(zxid: zxid, path: path, stat: nil, childCount: 0, acl: []))
         }
         let header = TxnHeader(clientId: session.rawValue, cxid: cxid, zxid: zxid, time: time, type: OpCode.closeSession.rawValue)
-        return TxnEntry(header: header, txn: .closeSession(ephemeralPaths: sorted))
+        return TxnEntry(header: header, txn: .closeSession(ephemeralPaths: ordered))
     }
 
     private func opCode(of request: ClientRequest) -> OpCode {

@@ -99,7 +99,7 @@ extension Replica {
             try checkRead(node, .read, connection)
             return .int(Int32(clamping: tree.allChildrenCount(r.path)))
         case .getEphemerals(let r):
-            let all = tree.ephemerals(of: connection.session ?? .none).sorted()
+            let all = Array(tree.ephemerals(of: connection.session ?? .none))
             let prefix = r.path.trimmingWhitespace
             if prefix.isEmpty || prefix == "/" { return .strings(all) }
             return .strings(all.filter { $0.hasPrefix(r.path) })

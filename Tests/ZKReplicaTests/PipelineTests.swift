@@ -167,7 +167,7 @@ private func createRecord(_ path: String, _ mode: CreateMode = .persistent, data
         let reply = h.create(c, "/e", mode: .ephemeral, op: .create2)
         #expect(reply.pathAndStat?.1.ephemeralOwner == session.rawValue)
         #expect(h.exists(c, "/e").stat?.ephemeralOwner == session.rawValue)
-        #expect(h.replica.tree.ephemerals(of: session) == ["/e"])
+        #expect(Array(h.replica.tree.ephemerals(of: session)) == ["/e"])
         let list = h.request(c, .getEphemerals, PathRecord(path: "/"))
         #expect(list.children == ["/e"])
     }

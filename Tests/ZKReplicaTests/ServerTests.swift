@@ -37,7 +37,7 @@ import Testing
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         #expect(lines.count == 10)
         #expect(lines[0] == "Zookeeper version: \(ServerVersion.full)")
-        #expect(lines[0].hasPrefix("Zookeeper version: 3.8.4-"))
+        #expect(lines[0].hasPrefix("Zookeeper version: 3.8.0-"))
         #expect(lines[1].hasPrefix("Latency min/avg/max: "))
         #expect(lines[1].split(separator: ":")[1].split(separator: "/").count == 3)
         #expect(lines[2].hasPrefix("Received: "))
@@ -73,7 +73,7 @@ import Testing
     @Test func hashAndDirs() {
         let h = Harness()
         h.connect()
-        #expect(h.fourLetterWord(h.open(), .hash) == "1: 0\n")
+        #expect(h.fourLetterWord(h.open(), .hash) == "")  // a standalone server logs no digests
         #expect(h.fourLetterWord(h.open(), .dirs) == "datadir_size: 0\nlogdir_size: 0\n")
     }
 }

@@ -6,7 +6,8 @@ connection received (drained after every step). Normalization:
   - zxids (stat czxid/mzxid/pzxid and reply-header zxids) become z1, z2, … in order of first appearance, so only
     their relations are compared (which are equal, which is newer);
   - ephemeralOwner becomes the name of the owning connection (A, B, …); session ids and passwords are dropped;
-  - ctime/mtime are dropped; children and getEphemerals lists are sorted.
+  - ctime/mtime are dropped; children and getEphemerals lists are compared in server order (we reproduce
+    Java's HashSet iteration order).
 On a mismatch the test prints a unified diff of the two transcripts.
 """
 
@@ -76,7 +77,7 @@ class Transcript:
         if isinstance(value, bytes):
             return repr(value)
         if isinstance(value, MultiResult):  # a getChildren result inside multiRead is unsorted too
-            return f"<type={value.type} err={value.err} {self.value(value.value, sort=value.type == Op.GET_CHILDREN)}>"
+            return f"<type={value.type} err={value.err} {self.value(value.value)}>"
         if isinstance(value, tuple):
             return "(" + ", ".join(self.value(item, sort) for item in value) + ")"
         if isinstance(value, list):
@@ -162,8 +163,8 @@ def scenario(server) -> list[str]:
 
 def _fresh_tree(t: Transcript) -> None:
     t.step("A", "get_data", "/")
-    t.step("A", "get_children", "/", sort=True)
-    t.step("A", "get_children2", "/zookeeper", sort=True)
+    t.step("A", "get_children", "/")
+    t.step("A", "get_children2", "/zookeeper")
     t.step("A", "get_data", "/zookeeper/config")
     t.step("A", "get_acl", "/zookeeper/config")
     t.step("A", "get_data", "/zookeeper/quota")
@@ -193,12 +194,12 @@ def _creates(t: Transcript) -> None:
     t.step("A", "create", "/d/badacl", acl=[(Perms.ALL, "world", "nobody")])  # INVALIDACL
     t.step("A", "create", "/d/null", None)
     t.step("A", "get_data", "/d/null")
-    t.step("A", "get_children2", "/d", sort=True)
+    t.step("A", "get_children2", "/d")
 
 
 def _watches_and_updates(t: Transcript) -> None:
     t.step("B", "get_data", "/d", watch=True)
-    t.step("B", "get_children", "/d", watch=True, sort=True)
+    t.step("B", "get_children", "/d", watch=True)
     t.step("B", "exists", "/d/p2", watch=True)
     t.step("B", "exists", "/d/later", watch=True)
     t.step("A", "set_data", "/d", b"x", 0)
@@ -212,7 +213,7 @@ def _watches_and_updates(t: Transcript) -> None:
     t.step("A", "delete", "/d/p2")  # NONODE
     t.step("A", "create", "/d/later", b"")
     t.step("A", "exists", "/d")
-    t.step("A", "get_children2", "/d", sort=True)
+    t.step("A", "get_children2", "/d")
     t.step("B", "get_data", "/d", watch=True)
     t.step("B", "get_data", "/d", watch=True)  # the same watch twice fires once
     t.step("A", "set_data", "/d", b"z")
@@ -237,7 +238,7 @@ def _acls(t: Transcript) -> None:
     t.step("B", "get_data", "/acl/ip-other")  # NOAUTH
     t.step("B", "get_acl", "/acl/ip-other")  # NOAUTH (needs READ or ADMIN)
     t.step("B", "delete", "/acl/ip-other")  # the parent's DELETE permission decides: NOAUTH (world has READ only)
-    t.step("B", "who_am_i", sort=True)
+    t.step("B", "who_am_i")
 
 
 def _multi(t: Transcript) -> None:
@@ -264,20 +265,20 @@ def _multi(t: Transcript) -> None:
            ops=[(Op.GET_DATA, path_watch_request("/m/a")), (Op.GET_CHILDREN, path_watch_request("/m")),
                 (Op.GET_DATA, path_watch_request("/m/none"))])
     t.step("A", "multi", label="getData /m/a in a write multi", ops=[(Op.GET_DATA, path_watch_request("/m/a"))])
-    t.step("A", "get_children2", "/m", sort=True)
+    t.step("A", "get_children2", "/m")
 
 
 def _ephemerals_and_sessions(t: Transcript, host: str, port: int) -> None:
     t.connect("C", host, port)
-    t.step("B", "get_children", "/d", watch=True, sort=True)
+    t.step("B", "get_children", "/d", watch=True)
     t.step("C", "create", "/d/c-eph", b"", flags=CreateFlags.EPHEMERAL)
     t.step("C", "create", "/d/c-seq-", b"", flags=CreateFlags.EPHEMERAL_SEQUENTIAL)
-    t.step("C", "get_ephemerals", "/", sort=True)
-    t.step("A", "get_ephemerals", "/d/e", sort=True)
-    t.step("A", "get_ephemerals", "", sort=True)
+    t.step("C", "get_ephemerals", "/")
+    t.step("A", "get_ephemerals", "/d/e")
+    t.step("A", "get_ephemerals", "")
     t.step("B", "exists", "/d/c-eph", watch=True)
     t.close("C")
-    t.step("A", "get_children", "/d", sort=True)
+    t.step("A", "get_children", "/d")
     t.step("A", "get_all_children_number", "/d")
     t.step("A", "get_all_children_number", "/")
     t.step("A", "get_all_children_number", "/missing")
