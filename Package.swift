@@ -14,15 +14,17 @@ let package = Package(
         .target(name: "ZKCore"),
         .target(name: "ZKProtocol", dependencies: ["ZKCore"]),
         .target(name: "ZKDataTree", dependencies: ["ZKCore", "ZKProtocol"]),
+        .target(name: "ZKStorage", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree"]),
         .target(name: "ZKReplica", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree"]),
         // The POSIX shell.
         .target(name: "ZKPosix", dependencies: ["ZKCore"]),
-        .target(name: "ZKServer", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKReplica", "ZKPosix"]),
+        .target(name: "ZKServer", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKStorage", "ZKReplica", "ZKPosix"]),
         .executableTarget(name: "zk-server", dependencies: ["ZKServer"]),
         // Tests.
         .testTarget(name: "ZKCoreTests", dependencies: ["ZKCore"]),
         .testTarget(name: "ZKProtocolTests", dependencies: ["ZKCore", "ZKProtocol"]),
         .testTarget(name: "ZKDataTreeTests", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree"]),
+        .testTarget(name: "ZKStorageTests", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKStorage"]),
         .testTarget(name: "ZKReplicaTests", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKReplica"]),
         .testTarget(name: "ZKPosixTests", dependencies: ["ZKCore", "ZKPosix"]),
         .testTarget(name: "ZKServerTests", dependencies: ["ZKCore", "ZKProtocol", "ZKPosix", "ZKServer"]),

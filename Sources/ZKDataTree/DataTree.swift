@@ -37,7 +37,7 @@ public final class DataTree {
     public static let configPath = "/zookeeper/config"
 
     private var nodes: [PathKey: DataNode] = [:]
-    private let root: DataNode
+    private var root: DataNode
     /// Each session's ephemerals, in Apache's HashSet order. A session's set stays (possibly empty)
     /// until the session closes, as in Apache.
     public private(set) var ephemerals: [Int64: ChildSet] = [:]
@@ -49,6 +49,10 @@ public final class DataTree {
     public let extendedTypesEnabled: Bool
     /// Paths that have a quota (a `zookeeper_limits` node under /zookeeper/quota).
     var quotaPaths: Set<String> = []
+    var aclCache = ACLCache()
+    /// While a snapshot is being written: the state each node had when it started, captured just
+    /// before the node's first change (see `SnapshotCapture`).
+    var capture: SnapshotCapture?
 
     public init(extendedTypesEnabled: Bool) {
         self.extendedTypesEnabled = extendedTypesEnabled
@@ -62,7 +66,7 @@ public final class DataTree {
     }
 
     private func addSystemNode(_ path: String, acl: [ACL]) {
-        let node = DataNode(data: [], acl: acl, stat: StatPersisted())
+        let node = DataNode(data: [], acl: aclCache.retain(acl), stat: StatPersisted())
         nodes[PathKey(path)] = node
         self.node(PathUtils.parent(of: path)!)!.children.insert(PathUtils.childName(of: path))
         approximateDataSizeBytes += path.utf8.count
@@ -72,6 +76,41 @@ public final class DataTree {
     public static func isSpecialPath(_ path: String) -> Bool {
         path == "/" || path == zookeeperPath || path == quotaPath || path == configPath
     }
+
+    // MARK: Loading (see DataTree+Snapshot)
+
+    func resetForLoading() {
+        nodes = [:]
+        ephemerals = [:]
+        containers = []
+        ttls = []
+        quotaPaths = []
+        aclCache = ACLCache()
+        approximateDataSizeBytes = 0
+        root = DataNode(data: [], acl: ACL.openACLUnsafe, stat: StatPersisted())
+        nodes[PathKey("/")] = root
+    }
+
+    func replaceRoot(data: [UInt8]?, acl: [ACL], stat: StatPersisted) {
+        root.data = data
+        root.acl = acl
+        root.stat = stat
+        approximateDataSizeBytes += 1 + (data?.count ?? 0)
+    }
+
+    func insertLoaded(_ path: String, _ node: DataNode) {
+        nodes[PathKey(path)] = node
+        approximateDataSizeBytes += path.utf8.count + (node.data?.count ?? 0)
+        let owner = node.stat.ephemeralOwner
+        switch NodeKind(ephemeralOwner: owner, extendedTypesEnabled: extendedTypesEnabled) {
+        case .container: containers.insert(path)
+        case .ttl: ttls.insert(path)
+        case .ephemeral: ephemerals[owner, default: ChildSet(initialCapacity: 16)].insert(path)
+        case .persistent: break
+        }
+    }
+
+    func setLastProcessedZxid(_ zxid: Zxid) { lastProcessedZxid = zxid }
 
     // MARK: Reads
 
@@ -199,7 +238,17 @@ public final class DataTree {
                             _ header: TxnHeader, _ stat: inout Stat?, _ changes: inout [TreeChange]) -> ErrorCode {
         guard let parentPath = PathUtils.parent(of: path), let parent = node(parentPath) else { return .noNode }
         let name = PathUtils.childName(of: path)
-        if parent.children.contains(name) { return .nodeExists }
+        if parent.children.contains(name) {
+            // Replaying the log over a snapshot can meet a node that is already there (Apache's
+            // fuzzy snapshots); the parent's cversion and pzxid still move forward, as in Apache.
+            if parentCVersion > parent.stat.cversion {
+                willChange(parentPath, parent)
+                parent.stat.cversion = parentCVersion
+                parent.stat.pzxid = header.zxid
+            }
+            return .nodeExists
+        }
+        willChange(parentPath, parent)
         var cversion = parentCVersion
         if cversion == -1 { cversion = parent.stat.cversion + 1 }
         if cversion > parent.stat.cversion {
@@ -210,7 +259,7 @@ public final class DataTree {
         s.czxid = header.zxid; s.mzxid = header.zxid; s.pzxid = header.zxid
         s.ctime = header.time; s.mtime = header.time
         s.ephemeralOwner = owner
-        let child = DataNode(data: data, acl: acl, stat: s)
+        let child = DataNode(data: data, acl: aclCache.retain(acl), stat: s)
         parent.children.insert(name)
         nodes[PathKey(path)] = child
         approximateDataSizeBytes += path.utf8.count + (data?.count ?? 0)
@@ -231,6 +280,9 @@ public final class DataTree {
     private func deleteNode(_ path: String, zxid: Int64, changes: inout [TreeChange]) -> ErrorCode {
         guard let parentPath = PathUtils.parent(of: path), let parent = node(parentPath),
               let victim = nodes[PathKey(path)] else { return .noNode }
+        willChange(parentPath, parent)
+        willChange(path, victim)
+        aclCache.release(victim.acl)
         parent.children.remove(PathUtils.childName(of: path))
         if zxid > parent.stat.pzxid { parent.stat.pzxid = zxid }
         nodes[PathKey(path)] = nil
@@ -253,6 +305,7 @@ public final class DataTree {
     private func setData(_ path: String, _ data: [UInt8]?, _ version: Int32, _ header: TxnHeader,
                          _ stat: inout Stat?, _ changes: inout [TreeChange]) -> ErrorCode {
         guard let n = nodes[PathKey(path)] else { return .noNode }
+        willChange(path, n)
         approximateDataSizeBytes += (data?.count ?? 0) - (n.data?.count ?? 0)
         updateQuotaStats(covering: path, bytes: Int64((data?.count ?? 0) - (n.data?.count ?? 0)), count: 0)
         n.data = data
@@ -266,7 +319,9 @@ public final class DataTree {
 
     private func setACL(_ path: String, _ acl: [ACL], _ version: Int32, _ stat: inout Stat?) -> ErrorCode {
         guard let n = nodes[PathKey(path)] else { return .noNode }
-        n.acl = acl
+        willChange(path, n)
+        aclCache.release(n.acl)
+        n.acl = aclCache.retain(acl)
         n.stat.aversion = version
         stat = clientStat(n)
         return .ok

@@ -69,6 +69,7 @@ extension DataTree {
     func updateQuotaStats(covering path: String, bytes: Int64, count: Int64) {
         guard let prefix = quotaPrefix(of: path), let node = node(Quotas.statPath(prefix)),
               var stats = QuotaStats(node.data) else { return }
+        willChange(Quotas.statPath(prefix), node)
         stats["count"] = stats["count"] + count
         stats["bytes"] = stats["bytes"] + bytes
         node.data = stats.bytes
@@ -101,6 +102,7 @@ extension DataTree {
             for child in n.children { stack.append(p + "/" + child) }
         }
         guard let statNode = node(Quotas.statPath(path)) else { return }
+        willChange(Quotas.statPath(path), statNode)
         var stats = QuotaStats(nil)!
         stats["count"] = count
         stats["bytes"] = bytes

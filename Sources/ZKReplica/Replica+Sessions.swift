@@ -28,6 +28,10 @@ extension Replica {
     }
 
     private func createSession(on connection: Connection, timeoutMs: Int32) {
+        if logFailure != nil {
+            close(connection, reason: "the transaction log failed")
+            return
+        }
         let id = sessions.allocateID()
         connection.session = id
         log(.info, "ZooKeeperServer", "Client attempting to establish new session: session = 0x\(id.hex), zxid = 0x\(tree.lastProcessedZxid.hex), timeout = \(timeoutMs), address = \(connection.remote.javaDescription)")
@@ -102,6 +106,7 @@ extension Replica {
 
     /// Proposes a closeSession txn for every session whose timeout has passed.
     func expireSessions() {
+        guard logFailure == nil else { return }  // closing a session needs the log
         for id in sessions.expired(nowMs: now.monotonicMs) {
             guard let session = sessions[id] else { continue }
             log(.info, "ZooKeeperServer", "Expiring session 0x\(id.hex), timeout of \(session.timeoutMs)ms exceeded")
@@ -124,7 +129,7 @@ extension Replica {
     /// Deletes empty containers that once had children, and TTL nodes without children whose TTL
     /// has passed since their last modification (`ContainerManager.getCandidates`).
     func checkContainers() {
-        guard now.monotonicMs - lastContainerCheckMs >= config.containerCheckIntervalMs else { return }
+        guard logFailure == nil, now.monotonicMs - lastContainerCheckMs >= config.containerCheckIntervalMs else { return }
         lastContainerCheckMs = now.monotonicMs
         var candidates: [String] = []
         for path in tree.containers.sorted() {

@@ -36,14 +36,27 @@ public final class Replica {
     /// `stmk`'s trace mask; only reported back.
     var traceMask: Int64 = 0b1_1000_0010
 
-    public init(config: ReplicaConfig, tree: DataTree? = nil, now: Clock) {
+    /// Whether the log failed; writes are refused until a restart.
+    public private(set) var logFailure: String?
+
+    /// A replica over a recovered tree: `sessions` (from the snapshot and log) start their timeouts
+    /// now, so their clients can reconnect.
+    public init(config: ReplicaConfig, tree: DataTree? = nil, sessions restored: [SessionID: Int32] = [:], now: Clock) {
         self.config = config
         self.tree = tree ?? DataTree(extendedTypesEnabled: config.extendedTypesEnabled)
         self.now = now
         sessions = SessionTracker(serverID: config.serverID, seedMs: config.sessionIDSeedMs)
+        for (id, timeoutMs) in restored.sorted(by: { $0.key < $1.key }) {
+            sessions.add(id, timeoutMs: timeoutMs, nowMs: now.monotonicMs)
+        }
         lastProposedZxid = self.tree.lastProcessedZxid
         lastContainerCheckMs = now.monotonicMs
         startedAtMs = now.monotonicMs
+    }
+
+    /// The replicated session table (id, timeout) as of the tree's last applied txn, for snapshots.
+    public var sessionTable: [(SessionID, Int32)] {
+        sessions.sessions.values.map { ($0.id, $0.timeoutMs) }.sorted { $0.0 < $1.0 }
     }
 
     /// The zxid of the newest txn the tree has applied.
@@ -74,6 +87,8 @@ public final class Replica {
             checkContainers()
         case .logSynced(let zxid):
             commitSynced(through: zxid)
+        case .logFailed(let reason):
+            failLog(reason)
         }
     }
 
@@ -184,7 +199,9 @@ public final class Replica {
 
     private func enqueue(_ request: ClientRequest, op: OpCode, xid: Int32, on connection: Connection) {
         outstandingRequests += 1
-        if request.isWrite {
+        if request.isWrite, logFailure != nil {
+            refuseWrite(op: op, xid: xid, on: connection)
+        } else if request.isWrite {
             let zxid = nextZxid()
             let entry: TxnEntry
             if case .closeSession = request, let session = connection.session {
@@ -208,6 +225,42 @@ public final class Replica {
     }
 
     // MARK: Log and commit
+
+    /// The log failed: txns not yet durable are dropped (their requests get SYSTEMERROR, a pending
+    /// session creation closes its connection), and no further write is accepted.
+    private func failLog(_ reason: String) {
+        guard logFailure == nil else { return }
+        logFailure = reason
+        log(.error, "SyncRequestProcessor", "Severe unrecoverable error writing the transaction log: \(reason); refusing writes until restart")
+        let dropped = proposed[proposedHead...]
+        proposed.removeAll()
+        proposedHead = 0
+        preparer.pending = PendingChanges()
+        lastProposedZxid = tree.lastProcessedZxid
+        for (entry, origin) in dropped {
+            if case .closeSession = entry.txn { sessions[SessionID(entry.header.clientId)]?.expiresAtMs = now.monotonicMs }
+            guard let id = origin, let connection = connections[id], !connection.isClosing else { continue }
+            if case .createSession = entry.txn {
+                close(connection, reason: "the transaction log failed")
+                continue
+            }
+            var failed = ApplyResult(type: .error)
+            failed.err = .systemError
+            if connection.complete(zxid: entry.zxid, result: failed) { answerReady(connection) }
+        }
+    }
+
+    private func refuseWrite(op: OpCode, xid: Int32, on connection: Connection) {
+        if op == .closeSession {
+            outstandingRequests -= 1
+            close(connection, reason: "the transaction log failed")
+            return
+        }
+        var failed = ApplyResult(type: .error)
+        failed.err = .systemError
+        connection.pending.append(PendingRequest(xid: xid, op: op, kind: .write(zxid: -1, result: failed), receivedAtMs: now.monotonicMs))
+        answerReady(connection)
+    }
 
     func nextZxid() -> Zxid {
         lastProposedZxid = lastProposedZxid.next()

@@ -29,6 +29,8 @@ public struct HostSnapshot: Sendable, Equatable {
     public var dataLogDirSizeBytes: Int = 0
     /// The `conf` four-letter word's lines (key=value), rendered by the shell from its configuration.
     public var conf: [String] = []
+    /// Metrics measured by the shell (fsync and snapshot times), appended to `mntr` as `zk_<key>`.
+    public var metrics: [(String, String)] = []
     /// `envi` lines (key, value) in order, after `zookeeper.version`.
     public var environment: [(String, String)] = []
     public init() {}
@@ -53,6 +55,9 @@ public enum ReplicaInput: Sendable {
     case tick
     /// Every txn up to and including this zxid is durable in the log.
     case logSynced(through: Zxid)
+    /// The log cannot be written (ENOSPC, EIO): txns not yet durable are lost, and no write is
+    /// accepted until the server restarts.
+    case logFailed(String)
 }
 
 public enum ReplicaEffect: Sendable {

@@ -14,6 +14,7 @@ extension Server {
         host.dataLogDirSizeBytes = Int((try? FileSystem.directorySizeBytes(config.dataLogDir + "/version-2")) ?? 0)
         host.conf = confLines(dataDirSize: host.dataDirSizeBytes, dataLogSize: host.dataLogDirSizeBytes)
         host.environment = environment()
+        host.metrics = storageMetrics
         return host
     }
 

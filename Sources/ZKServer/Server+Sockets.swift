@@ -138,7 +138,7 @@ extension Server {
         while true {
             replica.takeEffects(into: &effects)
             if effects.isEmpty { return }
-            var syncedThrough: Zxid?
+            var appended: [TxnEntry] = []
             var touched: [ClientSocket] = []
             for effect in effects {
                 switch effect {
@@ -151,13 +151,13 @@ extension Server {
                     socket.closeAfterFlush = true
                     touched.append(socket)
                 case .appendToLog(let entry):
-                    syncedThrough = Zxid(entry.zxid)
+                    appended.append(entry)
                 case .log(let level, let source, let line, let message):
                     logger.log(level, message, source: source, line: line)
                 }
             }
             for socket in touched where sockets[socket.id.rawValue] != nil { write(socket) }
-            if let syncedThrough { replica.handle(.logSynced(through: syncedThrough), now: Server.clock()) }
+            sendToLog(appended)
         }
     }
 
@@ -192,6 +192,8 @@ extension Server {
             drop(socket)
         }
         drainEffects()
+        storage?.stop()
+        storage = nil
         logger.info("shutdown of server complete")
     }
 }

@@ -8,6 +8,7 @@
 import ZKCore
 import ZKProtocol
 import ZKDataTree
+import ZKStorage
 import ZKReplica
 import ZKPosix
 
@@ -38,6 +39,16 @@ public final class Server {
     var acceptsPaused = false
     let tickIntervalMs: Int64
     static let listenerToken: UInt64 = 0
+    let layout: StorageLayout
+    var storage: StorageThread?
+    var snapshotWriter: SnapshotWriter?
+    var snapshotInProgress = false
+    var txnsSinceSnapshot = 0
+    var snapshotThreshold: Int
+    var random: SeededRandom
+    var nextPurgeMs: Int64 = 0
+    var fsyncTimes = DurationSummary()
+    var snapshotTimes = DurationSummary()
 
     /// The port the client listener is bound to (useful with `clientPort=0`).
     public var clientPort: UInt16 { listener?.localPort ?? 0 }
@@ -58,7 +69,11 @@ public final class Server {
         replicaConfig.fourLetterWordWhitelist = Set(config.enabledFourLetterWords.compactMap(FourLetterWord.init(rawValue:)))
         replicaConfig.sessionIDSeedMs = wallClockMilliseconds()
         replicaConfig.containerCheckIntervalMs = Int64(config.containerCheckIntervalMs)
-        replica = Replica(config: replicaConfig, now: Server.clock())
+        layout = StorageLayout(dataDir: config.dataDir, dataLogDir: config.dataLogDir)
+        let database = try Server.recover(config, layout: layout, logger: logger)
+        replica = Replica(config: replicaConfig, tree: database.tree, sessions: database.sessions, now: Server.clock())
+        random = SeededRandom(seed: UInt64(bitPattern: wallClockMilliseconds()))
+        snapshotThreshold = Server.randomThreshold(config.snapCount, &random)
         tickIntervalMs = Int64(max(10, min(config.tickTimeMs / 2, config.containerCheckIntervalMs)))
         lastTickMs = monotonicMilliseconds()
         do {
@@ -85,9 +100,16 @@ public final class Server {
         }
     }
 
-    /// Binds the client port and starts listening for signals.
+    /// Writes the startup snapshot, starts the storage thread, binds the client port and starts
+    /// listening for signals.
     public func start() throws(ServerError) {
         Signals.ignoreSIGPIPE()
+        try writeSnapshotNow()
+        let storage = try StorageThread(layout: layout, preallocateBytes: Int64(config.preAllocSizeKiB) * 1024,
+                                        forceSync: config.forceSync, loopWaker: loop.waker)
+        try storage.start()
+        self.storage = storage
+        purgeIfDue(nowMs: monotonicMilliseconds())
         let host = config.clientPortAddress ?? "0.0.0.0"
         do {
             let listener = try TCPListener(host: host, port: UInt16(config.clientPort), backlog: 128)
@@ -105,16 +127,19 @@ public final class Server {
     public func run() throws(ServerError) {
         while !stopping {
             let nowMs = monotonicMilliseconds()
-            let timeout = Int32(max(0, min(tickIntervalMs, lastTickMs + tickIntervalMs - nowMs)))
+            // A snapshot in progress advances every turn, so do not sleep while it is.
+            let timeout = snapshotWriter != nil ? 0 : Int32(max(0, min(tickIntervalMs, lastTickMs + tickIntervalMs - nowMs)))
             do {
                 try loop.wait(timeoutMs: timeout, into: &events)
             } catch {
                 throw .fatal("event loop failed: \(error)")
             }
             for event in events { handle(event) }
+            handleStorageResults()
             if monotonicMilliseconds() - lastTickMs >= tickIntervalMs {
                 lastTickMs = monotonicMilliseconds()
                 replica.handle(.tick, now: Server.clock())
+                purgeIfDue(nowMs: lastTickMs)
                 if acceptsPaused, let listener {
                     acceptsPaused = false
                     try? loop.modify(listener.fd, interest: .read, token: Server.listenerToken)

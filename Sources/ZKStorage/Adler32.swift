@@ -1,0 +1,35 @@
+/// Adler-32 (RFC 1950), the checksum of Apache ZooKeeper's txn log records and snapshots
+/// (`java.util.zip.Adler32`). Incremental: feed bytes in any chunking, read `value` at any point.
+public struct Adler32: Sendable {
+    private static let modulus: UInt32 = 65521
+    /// Bytes that can be summed before `b` could overflow 32 bits (zlib's NMAX).
+    private static let blockBytesMax = 5552
+    private var a: UInt32 = 1
+    private var b: UInt32 = 0
+
+    public init() {}
+
+    public var value: UInt32 { (b << 16) | a }
+
+    public mutating func update<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+        var remaining = 0
+        for byte in bytes {
+            a &+= UInt32(byte)
+            b &+= a
+            remaining += 1
+            if remaining == Adler32.blockBytesMax {
+                a %= Adler32.modulus
+                b %= Adler32.modulus
+                remaining = 0
+            }
+        }
+        a %= Adler32.modulus
+        b %= Adler32.modulus
+    }
+
+    public static func checksum<C: Collection>(_ bytes: C) -> UInt32 where C.Element == UInt8 {
+        var adler = Adler32()
+        adler.update(bytes)
+        return adler.value
+    }
+}

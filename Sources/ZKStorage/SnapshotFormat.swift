@@ -1,0 +1,197 @@
+/// Apache ZooKeeper's snapshot file (`FileSnap`, `SerializeUtils`, `DataTree.serialize`), version 2:
+///
+///     FileHeader { int magic = "ZKSN", int version = 2, long dbid = -1 }
+///     int count, then count × { long sessionId, int timeoutMs }
+///     int count, then count × { long aclIndex, vector<ACL> }          the ACL cache
+///     repeat { ustring path, buffer data, long aclIndex, StatPersisted }  pre-order, root as ""
+///     ustring "/"                                                        end of nodes
+///     long adler32 of every byte above, ustring "/"                      seal
+///     [long zxid, int digestVersion, long digest, long adler32, ustring "/"]  3.6+ digest (optional)
+///
+/// A valid file ends with `00 00 00 01 2F` (the seal's "/"). Files are named `snapshot.<hex zxid>`.
+/// `SnapshotWriter` produces the stream in chunks so the event loop can interleave it with requests;
+/// `SnapshotReader` rebuilds a tree and the session table, verifying the checksum.
+import ZKCore
+import ZKProtocol
+import ZKDataTree
+
+public enum SnapshotFormat {
+    public static let magic: Int32 = 0x5A4B_534E
+    public static let version: Int32 = 2
+    public static let dbid: Int64 = -1
+    public static let trailer: [UInt8] = [0, 0, 0, 1, 0x2F]
+
+    public static func fileName(zxid: Zxid) -> String { "snapshot." + zxid.hex }
+
+    /// Apache's quick validity check (`SnapStream.isValidSnapshot`): long enough and sealed.
+    public static func looksComplete(_ bytes: [UInt8]) -> Bool {
+        bytes.count >= 10 && Array(bytes.suffix(5)) == trailer
+    }
+}
+
+/// Writes a snapshot of a tree as it was at `beginSnapshot()`, a few thousand nodes per call.
+public struct SnapshotWriter {
+    public let zxid: Zxid
+    private let tree: DataTree
+    private var stack: [String] = [""]
+    private var checksum = Adler32()
+    private var started = false
+    public private(set) var isFinished = false
+    public private(set) var nodesWritten = 0
+    private let sessions: [(SessionID, Int32)]
+
+    /// Starts the snapshot: the tree captures from now on until `finish` is reached.
+    public init(tree: DataTree, sessions: [(SessionID, Int32)]) {
+        self.tree = tree
+        self.sessions = sessions.sorted { $0.0 < $1.0 }
+        zxid = tree.beginSnapshot()
+    }
+
+    /// The next piece of the file; nil once the whole file was returned (the tree then stops capturing).
+    public mutating func nextChunk(nodesMax: Int = 4096) -> [UInt8]? {
+        guard !isFinished else { return nil }
+        var w = JuteWriter(capacity: 64 * 1024)
+        if !started {
+            started = true
+            writePreamble(&w)
+        }
+        var written = 0
+        while written < nodesMax, let path = stack.popLast() {
+            guard let image = tree.snapshotImage(path.isEmpty ? "/" : path) else { continue }
+            w.writeString(path)
+            w.writeBuffer(image.data)
+            w.writeLong(tree.snapshotACLIndex(image.acl))
+            image.stat.encode(to: &w)
+            // Children in the order Apache would write them (its HashSet order); pushed reversed
+            // so the stack pops them in that order.
+            let base = path
+            for name in Array(image.children).reversed() { stack.append(base + "/" + name) }
+            written += 1
+        }
+        nodesWritten += written
+        if stack.isEmpty { writeEnd(&w) }
+        checksum.update(w.bytes)
+        if isFinished { appendSeal(&w) }
+        return w.bytes
+    }
+
+    private func writePreamble(_ w: inout JuteWriter) {
+        w.writeInt(SnapshotFormat.magic)
+        w.writeInt(SnapshotFormat.version)
+        w.writeLong(SnapshotFormat.dbid)
+        w.writeInt(Int32(sessions.count))
+        for (id, timeout) in sessions {
+            w.writeLong(id.rawValue)
+            w.writeInt(timeout)
+        }
+        let acls = tree.snapshotACLs()
+        w.writeInt(Int32(acls.count))
+        for (index, acl) in acls {
+            w.writeLong(index)
+            w.writeVector(acl)
+        }
+    }
+
+    private mutating func writeEnd(_ w: inout JuteWriter) {
+        w.writeString("/")
+        isFinished = true
+        tree.endSnapshot()
+    }
+
+    /// The seal covers everything before it, so it is added after the checksum is updated.
+    private func appendSeal(_ w: inout JuteWriter) {
+        w.writeLong(Int64(checksum.value))
+        w.writeString("/")
+    }
+}
+
+public struct SnapshotError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Reads a whole snapshot file into a new tree.
+public enum SnapshotReader {
+    public struct Loaded {
+        public var tree: DataTree
+        public var sessions: [(SessionID, Int32)]
+        /// From the digest section, when present (3.6+ servers write it).
+        public var digestZxid: Zxid?
+    }
+
+    public static func read(_ bytes: [UInt8], snapshotZxid: Zxid, extendedTypesEnabled: Bool) throws(SnapshotError) -> Loaded {
+        guard SnapshotFormat.looksComplete(bytes) else { throw SnapshotError("incomplete snapshot (no seal at the end)") }
+        var limits = Limits()
+        limits.packetSizeBytesMax = Int(Int32.max / 2)
+        limits.vectorElementsMax = Int(Int32.max)
+        var r = JuteReader(bytes, limits: limits)
+        do {
+            guard try r.readInt() == SnapshotFormat.magic else { throw SnapshotError("not a snapshot (bad magic)") }
+            let version = try r.readInt()
+            guard version == SnapshotFormat.version else { throw SnapshotError("unsupported snapshot version \(version)") }
+            _ = try r.readLong()
+            let sessions = try readSessions(&r)
+            let tree = DataTree.forLoading(extendedTypesEnabled: extendedTypesEnabled)
+            try readACLs(&r, into: tree)
+            try readNodes(&r, into: tree)
+            try checkSeal(&r, bytes)
+            let digestZxid = try readDigest(&r, bytes)
+            tree.finishLoading(snapshotZxid: snapshotZxid)
+            return Loaded(tree: tree, sessions: sessions, digestZxid: digestZxid)
+        } catch let error as SnapshotError {
+            throw error
+        } catch let error as TreeLoadError {
+            throw SnapshotError(error.description)
+        } catch {
+            throw SnapshotError("unreadable snapshot: \(error)")
+        }
+    }
+
+    private static func readSessions(_ r: inout JuteReader) throws -> [(SessionID, Int32)] {
+        let count = Int(try r.readInt())
+        guard count >= 0, count <= r.remaining / 12 else { throw SnapshotError("bad session count \(count)") }
+        var sessions: [(SessionID, Int32)] = []
+        sessions.reserveCapacity(count)
+        for _ in 0..<count { sessions.append((SessionID(try r.readLong()), try r.readInt())) }
+        return sessions
+    }
+
+    private static func readACLs(_ r: inout JuteReader, into tree: DataTree) throws {
+        let count = Int(try r.readInt())
+        guard count >= 0, count <= r.remaining / 12 else { throw SnapshotError("bad ACL cache size \(count)") }
+        for _ in 0..<count {
+            let index = try r.readLong()
+            let acl = try r.readVector(ACL.self) ?? []
+            tree.loadACL(index: index, acl: acl)
+        }
+    }
+
+    private static func readNodes(_ r: inout JuteReader, into tree: DataTree) throws {
+        while true {
+            let path = try r.readNonNullString()
+            if path == "/" { return }
+            let data = try r.readBuffer()
+            let aclIndex = try r.readLong()
+            let stat = try StatPersisted(from: &r)
+            try tree.load(path: path, data: data, aclIndex: aclIndex, stat: stat)
+        }
+    }
+
+    /// The seal: the Adler-32 of everything before it, then "/".
+    private static func checkSeal(_ r: inout JuteReader, _ bytes: [UInt8]) throws {
+        let expected = Adler32.checksum(bytes[0..<r.offset])
+        let stored = try r.readLong()
+        guard try r.readNonNullString() == "/" else { throw SnapshotError("bad seal marker") }
+        guard stored == Int64(expected) else { throw SnapshotError("CRC corruption in snapshot") }
+    }
+
+    private static func readDigest(_ r: inout JuteReader, _ bytes: [UInt8]) throws -> Zxid? {
+        guard r.remaining > 0 else { return nil }
+        let zxid = Zxid(try r.readLong())
+        // Digest version 1 (3.6.0) stored the digest as a hex string, later versions as a long.
+        if try r.readInt() < 2 { _ = try r.readString() } else { _ = try r.readLong() }
+        try checkSeal(&r, bytes)
+        return zxid
+    }
+}
