@@ -24,6 +24,7 @@ final class ClientSocket {
     }
 
     func enqueue(_ bytes: [UInt8]) {
+        guard !bytes.isEmpty else { return }  // an empty buffer would stall writev at 0 bytes
         output.append(bytes)
         outputBytes += bytes.count
     }
