@@ -49,6 +49,7 @@ public final class Server {
     var nextPurgeMs: Int64 = 0
     var fsyncTimes = DurationSummary()
     var snapshotTimes = DurationSummary()
+    let startupNeedsSnapshot: Bool
 
     /// The port the client listener is bound to (useful with `clientPort=0`).
     public var clientPort: UInt16 { listener?.localPort ?? 0 }
@@ -71,6 +72,7 @@ public final class Server {
         replicaConfig.containerCheckIntervalMs = Int64(config.containerCheckIntervalMs)
         layout = StorageLayout(dataDir: config.dataDir, dataLogDir: config.dataLogDir)
         let database = try Server.recover(config, layout: layout, logger: logger)
+        startupNeedsSnapshot = database.snapshotZxid == nil || database.replayedTxns > 0
         replica = Replica(config: replicaConfig, tree: database.tree, sessions: database.sessions, now: Server.clock())
         random = SeededRandom(seed: UInt64(bitPattern: wallClockMilliseconds()))
         snapshotThreshold = Server.randomThreshold(config.snapCount, &random)
@@ -104,7 +106,9 @@ public final class Server {
     /// listening for signals.
     public func start() throws(ServerError) {
         Signals.ignoreSIGPIPE()
-        try writeSnapshotNow()
+        // Like Apache, start from a fresh snapshot, so the data directory always has one and the
+        // txns just replayed need not be replayed again; unless the newest snapshot is already that.
+        if startupNeedsSnapshot { try writeSnapshotNow() }
         let storage = try StorageThread(layout: layout, preallocateBytes: Int64(config.preAllocSizeKiB) * 1024,
                                         forceSync: config.forceSync, loopWaker: loop.waker)
         try storage.start()
