@@ -6,7 +6,11 @@
 ///     repeat { ustring path, buffer data, long aclIndex, StatPersisted }  pre-order, root as ""
 ///     ustring "/"                                                        end of nodes
 ///     long adler32 of every byte above, ustring "/"                      seal
-///     [long zxid, int digestVersion, long digest, long adler32, ustring "/"]  3.6+ digest (optional)
+///     long zxid, int digestVersion = 2, long digest, long adler32, ustring "/"  3.6+ tree digest
+///
+/// The digest is Apache's (`DigestCalculator`): the sum, modulo 2^64, of CRC-32(path ‖ data ‖ czxid,
+/// mzxid, pzxid, ctime, mtime, version, cversion, aversion, ephemeralOwner) over every node except
+/// those under "/zookeeper/", with the root's path as "". Apache compares it after loading.
 ///
 /// A valid file ends with `00 00 00 01 2F` (the seal's "/"). Files are named `snapshot.<hex zxid>`.
 /// `SnapshotWriter` produces the stream in chunks so the event loop can interleave it with requests;
@@ -39,6 +43,7 @@ public struct SnapshotWriter {
     public private(set) var isFinished = false
     public private(set) var nodesWritten = 0
     private let sessions: [(SessionID, Int32)]
+    private var digest: UInt64 = 0
 
     /// Starts the snapshot: the tree captures from now on until `finish` is reached.
     public init(tree: DataTree, sessions: [(SessionID, Int32)]) {
@@ -62,6 +67,7 @@ public struct SnapshotWriter {
             w.writeBuffer(image.data)
             w.writeLong(tree.snapshotACLIndex(image.acl))
             image.stat.encode(to: &w)
+            digest &+= SnapshotWriter.nodeDigest(path: path, data: image.data, stat: image.stat)
             // Children in the order Apache would write them (its HashSet order); pushed reversed
             // so the stack pops them in that order.
             let base = path
@@ -71,8 +77,39 @@ public struct SnapshotWriter {
         nodesWritten += written
         if stack.isEmpty { writeEnd(&w) }
         checksum.update(w.bytes)
-        if isFinished { appendSeal(&w) }
+        if isFinished {
+            appendSeal(&w)
+            appendDigest(&w)
+        }
         return w.bytes
+    }
+
+    /// Apache's per-node digest (`DigestCalculator.calculateDigest`, version 2).
+    public static func nodeDigest(path: String, data: [UInt8]?, stat: StatPersisted) -> UInt64 {
+        if path.hasPrefix("/zookeeper/") { return 0 }
+        var crc = CRC32()
+        crc.update((path == "/" ? "" : path).utf8)
+        if let data { crc.update(data) }
+        var w = JuteWriter(capacity: 60)
+        w.writeLong(stat.czxid); w.writeLong(stat.mzxid); w.writeLong(stat.pzxid)
+        w.writeLong(stat.ctime); w.writeLong(stat.mtime)
+        w.writeInt(stat.version); w.writeInt(stat.cversion); w.writeInt(stat.aversion)
+        w.writeLong(stat.ephemeralOwner)
+        crc.update(w.bytes)
+        return UInt64(crc.value)
+    }
+
+    /// The digest section, sealed like the nodes (its checksum covers the whole file so far).
+    private mutating func appendDigest(_ w: inout JuteWriter) {
+        var section = JuteWriter(capacity: 20)
+        section.writeLong(zxid.rawValue)
+        section.writeInt(2)
+        section.writeLong(Int64(bitPattern: digest))
+        checksum.update(w.bytes.suffix(13))  // the first seal (long + ustring "/") is part of the stream
+        checksum.update(section.bytes)
+        w.bytes.append(contentsOf: section.bytes)
+        w.writeLong(Int64(checksum.value))
+        w.writeString("/")
     }
 
     private func writePreamble(_ w: inout JuteWriter) {
