@@ -64,3 +64,19 @@ public struct ConnectionID: Hashable, Comparable, Sendable, CustomStringConverti
     @inlinable public static func < (a: ConnectionID, b: ConnectionID) -> Bool { a.rawValue < b.rawValue }
     public var description: String { "conn#\(rawValue)" }
 }
+
+extension String {
+    /// Byte-for-byte equality of the UTF-8 forms, as Java compares strings (Swift's `==` compares
+    /// canonical equivalence). Uses the contiguous storage of native strings when it can.
+    @inlinable
+    public func sameBytes(as other: String) -> Bool {
+        let a = utf8, b = other.utf8
+        guard a.count == b.count else { return false }
+        if let result = a.withContiguousStorageIfAvailable({ pa in
+            b.withContiguousStorageIfAvailable { pb in pa.elementsEqual(pb) }
+        }), let equal = result {
+            return equal
+        }
+        return a.elementsEqual(b)
+    }
+}

@@ -1,3 +1,5 @@
+import ZKCore
+
 /// The names of a znode's children, kept in the iteration order of Java's `HashSet<String>`.
 ///
 /// Apache ZooKeeper returns children in the order its `HashSet` iterates them, and some clients (the C
@@ -50,7 +52,7 @@ public struct ChildSet: Sequence, Sendable {
     }
 
     /// Java compares strings by UTF-16 code units, not by canonical equivalence as Swift's `==` does.
-    private static func same(_ a: String, _ b: String) -> Bool { a.utf8.elementsEqual(b.utf8) }
+    private static func same(_ a: String, _ b: String) -> Bool { a.sameBytes(as: b) }
 
     public func contains(_ name: String) -> Bool {
         guard !buckets.isEmpty else { return false }

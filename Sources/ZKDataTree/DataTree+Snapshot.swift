@@ -108,13 +108,30 @@ extension DataTree {
             replaceRoot(data: data, acl: acl, stat: stat)
             return
         }
-        guard let parentPath = PathUtils.parent(of: path), let parent = node(parentPath) else { throw .missingParent(path) }
-        guard parent.children.insert(PathUtils.childName(of: path)) else { throw .duplicate(path) }
-        insertLoaded(path, DataNode(data: data, acl: acl, stat: stat))
+        guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { throw .missingParent(path) }
+        let parent: DataNode
+        // Siblings are consecutive in a snapshot: remember the last parent instead of looking it up.
+        if let cached = loadingParent, path.utf8[..<slash].elementsEqual(cached.path.utf8) {
+            parent = cached.node
+        } else if let previous = lastLoaded, path.utf8[..<slash].elementsEqual(previous.path.utf8) {
+            parent = previous.node
+            loadingParent = previous
+        } else {
+            let parentPath = String(path[..<slash])
+            guard let found = node(parentPath) else { throw .missingParent(path) }
+            loadingParent = (parentPath, found)
+            parent = found
+        }
+        guard parent.children.insert(String(path[path.utf8.index(after: slash)...])) else { throw .duplicate(path) }
+        let node = DataNode(data: data, acl: acl, stat: stat)
+        insertLoaded(path, node)
+        lastLoaded = (path, node)
     }
 
     /// After the last node: quotas are recounted (as Apache's `setupQuota` does).
     public func finishLoading(snapshotZxid: Zxid) {
+        loadingParent = nil
+        lastLoaded = nil
         setLastProcessedZxid(snapshotZxid)
         // Snapshots from before 3.5 have no /zookeeper/config; Apache adds it on load.
         if node(DataTree.configPath) == nil, let zookeeper = node(DataTree.zookeeperPath) {

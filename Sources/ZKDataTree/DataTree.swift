@@ -53,6 +53,10 @@ public final class DataTree {
     /// While a snapshot is being written: the state each node had when it started, captured just
     /// before the node's first change (see `SnapshotCapture`).
     var capture: SnapshotCapture?
+    /// While loading a snapshot: the parent of the last node and the last node (siblings and first
+    /// children follow each other in a snapshot, so most parents are found without a lookup).
+    var loadingParent: (path: String, node: DataNode)?
+    var lastLoaded: (path: String, node: DataNode)?
 
     public init(extendedTypesEnabled: Bool) {
         self.extendedTypesEnabled = extendedTypesEnabled
