@@ -405,6 +405,8 @@ struct ConfigBuilder {
                 notices.append("\(source):\(e.line): reading \(e.key) (a misspelling that start-zookeeper writes) as autopurge.purgeInterval")
             }
             if let v = integer(e, Int(Int32.min)...Int(Int32.max)) { config.autopurgePurgeIntervalHours = max(v, 0) }
+        case "autopurge.purgeIntervalMs":
+            if let v = integer(e, 1...Int(Int32.max)) { config.autopurgePurgeIntervalMs = v }
         case "snapCount":
             if let v = integer(e, Int(Int32.min)...Int(Int32.max)) {
                 if v < 2 { warnings.append("\(source):\(e.line): snapCount \(v) is below the minimum; using 2") }

@@ -10,8 +10,11 @@ extension Server {
         host.openFileDescriptors = (try? SystemInfo.openFileDescriptorCount()) ?? -1
         host.maxFileDescriptors = Int(SystemInfo.maxFileDescriptorCount())
         host.residentMemoryBytes = Int((try? SystemInfo.residentMemoryBytes()) ?? 0)
-        host.dataDirSizeBytes = Int((try? FileSystem.directorySizeBytes(config.dataDir + "/version-2")) ?? 0)
-        host.dataLogDirSizeBytes = Int((try? FileSystem.directorySizeBytes(config.dataLogDir + "/version-2")) ?? 0)
+        // Apache 3.8.0 reports the txn log directory's size as the data dir size and the snapshot
+        // directory's as the log dir size (its FileTxnSnapLog calls the log directory "dataDir");
+        // 3.8.4 swapped them back. We match the reference server, 3.8.0.
+        host.dataDirSizeBytes = Int((try? FileSystem.directorySizeBytes(config.dataLogDir + "/version-2")) ?? 0)
+        host.dataLogDirSizeBytes = Int((try? FileSystem.directorySizeBytes(config.dataDir + "/version-2")) ?? 0)
         host.conf = confLines(dataDirSize: host.dataDirSizeBytes, dataLogSize: host.dataLogDirSizeBytes)
         host.environment = environment()
         host.metrics = storageMetrics

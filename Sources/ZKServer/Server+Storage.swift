@@ -86,7 +86,7 @@ extension Server {
         for result in storage.takeResults() {
             switch result {
             case .synced(let zxid, let syncMs, let txns):
-                fsyncTimes.add(syncMs)
+                if config.forceSync { fsyncTimes.add(syncMs) }
                 txnsSinceSnapshot += txns
                 replica.handle(.logSynced(through: zxid), now: Server.clock())
             case .failed(let reason):
@@ -144,8 +144,9 @@ extension Server {
     /// Autopurge: at startup and every `autopurge.purgeInterval` hours (0 = never), as Apache's
     /// DatadirCleanupManager does.
     func purgeIfDue(nowMs: Int64) {
-        guard config.autopurgePurgeIntervalHours > 0, nowMs >= nextPurgeMs else { return }
-        nextPurgeMs = nowMs + Int64(config.autopurgePurgeIntervalHours) * 3_600_000
+        let intervalMs = Int64(config.autopurgePurgeIntervalMs ?? config.autopurgePurgeIntervalHours * 3_600_000)
+        guard intervalMs > 0, nowMs >= nextPurgeMs else { return }
+        nextPurgeMs = nowMs + intervalMs
         storage?.send(.purge(retainCount: config.autopurgeSnapRetainCount))
     }
 

@@ -64,6 +64,9 @@ public struct ServerConfig: Sendable, Equatable {
     /// `autopurge.purgeInterval` (also the misspelled `autopurge.purgeInteval`): hours between
     /// purges; 0 = autopurge off.
     public var autopurgePurgeIntervalHours: Int = 0
+    /// `autopurge.purgeIntervalMs`: our own key, for tests that cannot wait an hour; overrides
+    /// `autopurge.purgeInterval` when set.
+    public var autopurgePurgeIntervalMs: Int?
     /// `snapCount` (`zookeeper.snapCount`): transactions between snapshots (randomized ±50%).
     public var snapCount: Int = 100_000
     /// `snapSizeLimitInKb` (`zookeeper.snapSizeLimitInKb`): logged bytes between snapshots; ≤ 0 = off.
