@@ -8,6 +8,7 @@ let package = Package(
     name: "swift-zookeeper",
     products: [
         .executable(name: "zk-server", targets: ["zk-server"]),
+        .library(name: "ZKClient", targets: ["ZKClient"]),
     ],
     targets: [
         // Deterministic core: no IO, no clock, no Foundation.
@@ -19,6 +20,7 @@ let package = Package(
         // The POSIX shell.
         .target(name: "ZKPosix", dependencies: ["ZKCore"]),
         .target(name: "ZKServer", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKStorage", "ZKReplica", "ZKPosix"]),
+        .target(name: "ZKClient", dependencies: ["ZKCore", "ZKProtocol", "ZKPosix"]),
         .executableTarget(name: "zk-server", dependencies: ["ZKServer"]),
         // Tests.
         .testTarget(name: "ZKCoreTests", dependencies: ["ZKCore"]),
@@ -27,6 +29,7 @@ let package = Package(
         .testTarget(name: "ZKStorageTests", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKStorage"]),
         .testTarget(name: "ZKReplicaTests", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKReplica"]),
         .testTarget(name: "ZKPosixTests", dependencies: ["ZKCore", "ZKPosix"]),
+        .testTarget(name: "ZKClientTests", dependencies: ["ZKCore", "ZKProtocol", "ZKClient"]),
         .testTarget(name: "ZKServerTests", dependencies: ["ZKCore", "ZKProtocol", "ZKPosix", "ZKServer"]),
     ],
     swiftLanguageModes: [.v6]

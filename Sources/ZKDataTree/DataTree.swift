@@ -62,6 +62,8 @@ public final class DataTree {
         self.extendedTypesEnabled = extendedTypesEnabled
         root = DataNode(data: [], acl: ACL.openACLUnsafe, stat: StatPersisted())
         nodes[PathKey("/")] = root
+        // Apache keeps the root under "" and "/" and counts "/" (one character) in the data size.
+        approximateDataSizeBytes = 1
         addSystemNode(DataTree.zookeeperPath, acl: ACL.openACLUnsafe)
         addSystemNode(DataTree.quotaPath, acl: ACL.openACLUnsafe)
         addSystemNode(DataTree.configPath, acl: ACL.readACLUnsafe)
@@ -73,7 +75,7 @@ public final class DataTree {
         let node = DataNode(data: [], acl: aclCache.retain(acl), stat: StatPersisted())
         nodes[PathKey(path)] = node
         self.node(PathUtils.parent(of: path)!)!.children.insert(PathUtils.childName(of: path))
-        approximateDataSizeBytes += path.utf8.count
+        approximateDataSizeBytes += path.utf16.count
     }
 
     /// "/zookeeper", "/zookeeper/quota", "/zookeeper/config" and the root cannot be deleted.
@@ -104,7 +106,7 @@ public final class DataTree {
 
     func insertLoaded(_ path: String, _ node: DataNode) {
         nodes[PathKey(path)] = node
-        approximateDataSizeBytes += path.utf8.count + (node.data?.count ?? 0)
+        approximateDataSizeBytes += path.utf16.count + (node.data?.count ?? 0)
         let owner = node.stat.ephemeralOwner
         switch NodeKind(ephemeralOwner: owner, extendedTypesEnabled: extendedTypesEnabled) {
         case .container: containers.insert(path)
@@ -266,7 +268,7 @@ public final class DataTree {
         let child = DataNode(data: data, acl: aclCache.retain(acl), stat: s)
         parent.children.insert(name)
         nodes[PathKey(path)] = child
-        approximateDataSizeBytes += path.utf8.count + (data?.count ?? 0)
+        approximateDataSizeBytes += path.utf16.count + (data?.count ?? 0)
         switch NodeKind(ephemeralOwner: owner, extendedTypesEnabled: extendedTypesEnabled) {
         case .container: containers.insert(path)
         case .ttl: ttls.insert(path)
@@ -282,15 +284,23 @@ public final class DataTree {
     }
 
     private func deleteNode(_ path: String, zxid: Int64, changes: inout [TreeChange]) -> ErrorCode {
-        guard let parentPath = PathUtils.parent(of: path), let parent = node(parentPath),
-              let victim = nodes[PathKey(path)] else { return .noNode }
+        guard let parentPath = PathUtils.parent(of: path), let parent = node(parentPath) else { return .noNode }
+        guard let victim = nodes[PathKey(path)] else {
+            // Replaying a delete over Apache's fuzzy snapshot: the child is already gone, but the
+            // parent's pzxid still moves forward, as in Apache's deleteNode (ZOOKEEPER-3145).
+            if zxid > parent.stat.pzxid {
+                willChange(parentPath, parent)
+                parent.stat.pzxid = zxid
+            }
+            return .noNode
+        }
         willChange(parentPath, parent)
         willChange(path, victim)
         aclCache.release(victim.acl)
         parent.children.remove(PathUtils.childName(of: path))
         if zxid > parent.stat.pzxid { parent.stat.pzxid = zxid }
         nodes[PathKey(path)] = nil
-        approximateDataSizeBytes -= path.utf8.count + (victim.data?.count ?? 0)
+        approximateDataSizeBytes -= path.utf16.count + (victim.data?.count ?? 0)
         let owner = victim.stat.ephemeralOwner
         switch NodeKind(ephemeralOwner: owner, extendedTypesEnabled: extendedTypesEnabled) {
         case .container: containers.remove(path)

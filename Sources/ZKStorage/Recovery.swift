@@ -114,6 +114,9 @@ public enum Recovery {
                 throw RecoveryError("cannot read \(path): \(error)")
             }
             if parsed.problem == .badHeader { throw RecoveryError("\(path) is not a txn log (bad header)") }
+            if case .corruptBeforeValidRecords(let offset) = parsed.problem {
+                throw RecoveryError("\(path): the record at offset \(offset) is corrupt (checksum) and intact records follow it; refusing to start rather than drop them (Apache refuses too: CRC check failed)")
+            }
             for record in parsed.records where record.zxid > last {
                 guard isNext(record.zxid, after: last) else {
                     throw RecoveryError("Missing transactions: expected the txn after 0x\(last.hex) but \(path) continues with 0x\(record.zxid.hex); a log file is missing or damaged")

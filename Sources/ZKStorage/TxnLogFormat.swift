@@ -59,6 +59,9 @@ public enum TxnLogFormat {
         case checksumMismatch(offset: Int)
         case missingEndMarker(offset: Int)
         case unreadableTxn(offset: Int)
+        /// A damaged record with intact records after it: not a torn write but corruption of data
+        /// that may have been acknowledged. Recovery refuses to cut it off.
+        case corruptBeforeValidRecords(offset: Int)
 
         public var description: String {
             switch self {
@@ -67,6 +70,7 @@ public enum TxnLogFormat {
             case .checksumMismatch(let o): return "checksum mismatch in the record at offset \(o)"
             case .missingEndMarker(let o): return "record at offset \(o) has no end-of-record marker"
             case .unreadableTxn(let o): return "record at offset \(o) holds no readable txn header"
+            case .corruptBeforeValidRecords(let o): return "damaged record at offset \(o) followed by intact records"
             }
         }
     }
@@ -116,10 +120,23 @@ public enum TxnLogFormat {
                 offset = record.endOffset
                 parsed.validEnd = offset
             case .damaged(let problem):
-                parsed.problem = problem
+                parsed.problem = try intactRecordFollows(&source, problem) ? .corruptBeforeValidRecords(offset: offset) : problem
                 return parsed
             }
         }
+    }
+
+    /// Whether an intact record starts right after a damaged one whose length field is plausible.
+    private static func intactRecordFollows(_ source: inout ByteSource, _ problem: TailProblem) throws(DiskError) -> Bool {
+        let offset: Int
+        switch problem {
+        case .checksumMismatch(let o), .missingEndMarker(let o), .unreadableTxn(let o): offset = o
+        case .badHeader, .partialRecord, .corruptBeforeValidRecords: return false
+        }
+        var r = JuteReader(source.bytes, offset: offset + 8)
+        guard let length = try? r.readInt(), length > 0 else { return false }
+        if case .record = try readRecord(&source, at: offset + 12 + Int(length) + 1) { return true }
+        return false
     }
 
     private enum Step {
