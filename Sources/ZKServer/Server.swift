@@ -11,6 +11,7 @@ import ZKDataTree
 import ZKStorage
 import ZKReplica
 import ZKPosix
+import Synchronization
 
 public enum ServerError: Error, CustomStringConvertible {
     case fatal(String)
@@ -21,7 +22,8 @@ public enum ServerError: Error, CustomStringConvertible {
     }
 }
 
-public final class Server {
+/// Not thread-safe, except `requestStop()`, which any thread may call.
+public final class Server: @unchecked Sendable {
     let config: ServerConfig
     let logger: Logger
     let replica: Replica
@@ -37,6 +39,7 @@ public final class Server {
     var lastTickMs: Int64
     var stopping = false
     var acceptsPaused = false
+    let stopRequested = Mutex(false)
     let tickIntervalMs: Int64
     static let listenerToken: UInt64 = 0
     let layout: StorageLayout
@@ -127,7 +130,13 @@ public final class Server {
         logger.info("Started server, serving standalone on client port \(clientPort), dataDir \(config.dataDir), tickTime \(config.tickTimeMs)")
     }
 
-    /// Runs until SIGTERM or SIGINT. Returns normally after a clean shutdown.
+    /// Asks a running server to shut down, from any thread (tests, embedding).
+    public func requestStop() {
+        stopRequested.withLock { $0 = true }
+        loop.waker.wakeup()
+    }
+
+    /// Runs until SIGTERM or SIGINT (or `requestStop`). Returns normally after a clean shutdown.
     public func run() throws(ServerError) {
         while !stopping {
             let nowMs = monotonicMilliseconds()
@@ -139,6 +148,7 @@ public final class Server {
                 throw .fatal("event loop failed: \(error)")
             }
             for event in events { handle(event) }
+            if stopRequested.withLock({ $0 }) { stopping = true }
             handleStorageResults()
             if monotonicMilliseconds() - lastTickMs >= tickIntervalMs {
                 lastTickMs = monotonicMilliseconds()
