@@ -114,6 +114,13 @@ public enum Recovery {
                 throw RecoveryError("cannot read \(path): \(error)")
             }
             if parsed.problem == .badHeader { throw RecoveryError("\(path) is not a txn log (bad header)") }
+            if parsed.problem == .incompleteHeader {
+                // Created just before a crash; it holds nothing. Apache cannot start with such a file
+                // in the directory, so it goes.
+                database.warnings.append("\(path): \(TxnLogFormat.TailProblem.incompleteHeader); removing it (it holds no txns)")
+                try? disk.remove(path)
+                continue
+            }
             if case .corruptBeforeValidRecords(let offset) = parsed.problem {
                 throw RecoveryError("\(path): the record at offset \(offset) is corrupt (checksum) and intact records follow it; refusing to start rather than drop them (Apache refuses too: CRC check failed)")
             }

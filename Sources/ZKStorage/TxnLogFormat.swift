@@ -55,6 +55,8 @@ public enum TxnLogFormat {
     /// Why reading stopped before the end of the file's data.
     public enum TailProblem: Sendable, Equatable, CustomStringConvertible {
         case badHeader
+        /// Shorter than its header: a crash while the file was being created. It holds no txns.
+        case incompleteHeader
         case partialRecord(offset: Int)
         case checksumMismatch(offset: Int)
         case missingEndMarker(offset: Int)
@@ -66,6 +68,7 @@ public enum TxnLogFormat {
         public var description: String {
             switch self {
             case .badHeader: return "not a version-2 txn log (bad header)"
+            case .incompleteHeader: return "shorter than its header (cut while being created)"
             case .partialRecord(let o): return "partial record at offset \(o)"
             case .checksumMismatch(let o): return "checksum mismatch in the record at offset \(o)"
             case .missingEndMarker(let o): return "record at offset \(o) has no end-of-record marker"
@@ -101,7 +104,7 @@ public enum TxnLogFormat {
         var parsed = ParsedLog()
         guard try source.ensure(headerBytes) else {
             // A file cut short before its header was complete: nothing was ever logged in it.
-            if source.bytes.contains(where: { $0 != 0 }) { parsed.problem = .partialRecord(offset: 0) }
+            parsed.problem = .incompleteHeader
             return parsed
         }
         var r = JuteReader(source.bytes)
@@ -131,7 +134,7 @@ public enum TxnLogFormat {
         let offset: Int
         switch problem {
         case .checksumMismatch(let o), .missingEndMarker(let o), .unreadableTxn(let o): offset = o
-        case .badHeader, .partialRecord, .corruptBeforeValidRecords: return false
+        case .badHeader, .incompleteHeader, .partialRecord, .corruptBeforeValidRecords: return false
         }
         var r = JuteReader(source.bytes, offset: offset + 8)
         guard let length = try? r.readInt(), length > 0 else { return false }

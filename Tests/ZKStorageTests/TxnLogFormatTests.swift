@@ -87,13 +87,14 @@ private func sampleEntries(_ count: Int) -> [TxnEntry] {
             #expect(parsed.records.count == 20, "padding \(padding)")
             #expect(parsed.validEnd == file.count, "padding \(padding)")
         }
-        // A header alone, or nothing at all (a file created but never written), is an empty log.
+        // A header alone is an empty log; nothing at all, or less than a header (a file created but
+        // never completely written), is reported so recovery can remove it.
         let header = TxnLogFormat.parse(TxnLogFormat.fileHeader() + [UInt8](repeating: 0, count: 100))
         #expect(header.records.isEmpty && header.problem == nil && header.validEnd == 16)
         let empty = TxnLogFormat.parse([])
-        #expect(empty.records.isEmpty && empty.problem == nil)
+        #expect(empty.records.isEmpty && empty.problem == .incompleteHeader)
         let zeros = TxnLogFormat.parse([UInt8](repeating: 0, count: 10))
-        #expect(zeros.records.isEmpty && zeros.problem == nil)
+        #expect(zeros.records.isEmpty && zeros.problem == .incompleteHeader)
     }
 
     @Test func badHeader() {
@@ -105,7 +106,7 @@ private func sampleEntries(_ count: Int) -> [TxnEntry] {
         version[7] = 1
         #expect(TxnLogFormat.parse(version).problem == .badHeader)
         // A header torn before its 16 bytes were complete.
-        #expect(TxnLogFormat.parse(Array(TxnLogFormat.fileHeader()[0..<9])).problem == .partialRecord(offset: 0))
+        #expect(TxnLogFormat.parse(Array(TxnLogFormat.fileHeader()[0..<9])).problem == .incompleteHeader)
     }
 
     /// Cuts the file inside its last record, at every offset, with and without zeros after the cut.
