@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "zk-server", targets: ["zk-server"]),
         .library(name: "ZKClient", targets: ["ZKClient"]),
+        .executable(name: "zk-bench", targets: ["zk-bench"]),
     ],
     targets: [
         // Deterministic core: no IO, no clock, no Foundation.
@@ -22,6 +23,7 @@ let package = Package(
         .target(name: "ZKServer", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKStorage", "ZKReplica", "ZKPosix"]),
         .target(name: "ZKClient", dependencies: ["ZKCore", "ZKProtocol", "ZKPosix"]),
         .executableTarget(name: "zk-server", dependencies: ["ZKServer"]),
+        .executableTarget(name: "zk-bench", dependencies: ["ZKCore", "ZKProtocol", "ZKPosix"]),
         // Tests.
         .testTarget(name: "ZKCoreTests", dependencies: ["ZKCore"]),
         .testTarget(name: "ZKProtocolTests", dependencies: ["ZKCore", "ZKProtocol"]),
