@@ -23,6 +23,10 @@ public final class TxnLogWriter {
     private var position: Int64 = 0
     /// The current file's size including preallocated zeros.
     private var allocated: Int64 = 0
+    /// How far zeros were actually written (see `zeroAhead`).
+    private var zeroedThrough: Int64 = 0
+    /// Zeros written ahead of the write position, in steps of this size.
+    private static let zeroStepBytes: Int64 = 1 << 20
     private var pending = JuteWriter(capacity: 64 * 1024)
     private var pendingLastZxid: Zxid?
     public private(set) var lastCommittedZxid: Zxid?
@@ -58,6 +62,7 @@ public final class TxnLogWriter {
         let bytes = pending.bytes
         do {
             try preallocate(file, through: position + Int64(bytes.count))
+            try zeroAhead(file, through: position + Int64(bytes.count))
             try file.write(bytes, at: position)
             if forceSync { try file.sync() }
         } catch {
@@ -103,6 +108,7 @@ public final class TxnLogWriter {
         fileName = name
         position = Int64(TxnLogFormat.headerBytes)
         allocated = position
+        zeroedThrough = position
         currentFileBytes = 0
     }
 
@@ -113,6 +119,21 @@ public final class TxnLogWriter {
         while end + 4096 > size { size += preallocateBytes }
         try file.truncate(to: size)
         allocated = size
+    }
+
+    /// Writes real zeros a little ahead of the records. Preallocation grows the file sparse (as
+    /// Apache does); the first write into a hole then allocates blocks, and the fdatasync after it
+    /// must journal that allocation. Blocks zeroed ahead of time make group-commit syncs pure data
+    /// writes, which measured about twice as fast here. Small steps keep any single sync short.
+    private func zeroAhead(_ file: DiskFile, through end: Int64) throws(DiskError) {
+        let target = min(allocated, end + TxnLogWriter.zeroStepBytes / 4)
+        guard target > zeroedThrough else { return }
+        let zeros = [UInt8](repeating: 0, count: Int(TxnLogWriter.zeroStepBytes))
+        while zeroedThrough < target {
+            let count = Int(min(TxnLogWriter.zeroStepBytes, allocated - zeroedThrough))
+            try file.write(count == zeros.count ? zeros : Array(zeros[0..<count]), at: zeroedThrough)
+            zeroedThrough += Int64(count)
+        }
     }
 
     /// Remembers the failure and tries to put zeros back over what a failed write may have left, so
