@@ -204,7 +204,7 @@ struct ClientCore {
         switch state {
         case .expired: return fail(id, request, .sessionExpired)
         case .authFailed: return fail(id, request, .authFailed)
-        case .closed: return fail(id, request, .connectionLoss)
+        case .closed: return fail(id, request, .sessionExpired)  // Java's conLossPacket after close
         case .connecting, .connected, .connectedReadOnly, .disconnected: break
         }
         if case .addAuth(let scheme, let auth) = request {
@@ -312,7 +312,13 @@ struct ClientCore {
         }
         let pending = inFlight[inFlightHead]
         inFlightHead += 1
-        if inFlightHead == inFlight.count { inFlight.removeAll(keepingCapacity: true); inFlightHead = 0 }
+        if inFlightHead == inFlight.count {
+            inFlight.removeAll(keepingCapacity: true)
+            inFlightHead = 0
+        } else if inFlightHead >= 64 && inFlightHead * 2 >= inFlight.count {
+            inFlight.removeFirst(inFlightHead)  // a client that always has requests out still frees answered ones
+            inFlightHead = 0
+        }
         if header.zxid > 0 { lastZxidSeen = header.zxid }
         let code = ErrorCode(rawValue: header.err) ?? .systemError
         registerWatch(pending.request, pending.watch, code)
@@ -345,10 +351,12 @@ struct ClientCore {
     }
 
     private mutating func watchesRemoved(_ path: String, _ type: WatcherType) {
-        for (id, eventType) in watches.removeAll(path, type) {
+        let removed = watches.removeAll(path, type)
+        for (id, eventType) in removed {
             let event = WatchedEvent(type: eventType, state: .syncConnected, path: path)
             effects.append(.event(event, [id == 0 ? nil : watches.watcher(id)]))
         }
+        watches.releaseUnregistered(removed.map(\.0))
     }
 
     private mutating func notify(_ raw: WatcherEvent) {
@@ -363,6 +371,7 @@ struct ClientCore {
         let ids = watches.materialize(event)
         guard !ids.isEmpty else { return }
         effects.append(.event(event, ids.map { $0 == 0 ? nil : watches.watcher($0) }))
+        watches.releaseUnregistered(ids)
     }
 
     private mutating func authFailed() {

@@ -12,6 +12,8 @@ struct ClientWatches {
 
     private(set) var tables: [Kind: [String: [WatcherID]]] = [:]
     private(set) var watchers: [WatcherID: Watcher] = [:]
+    /// How many (kind, path) registrations each custom watcher has; at 0 it is released.
+    private var registrations: [WatcherID: Int] = [:]
     private var nextID: WatcherID = 1
 
     /// The id of a watch request's watcher (registering it if it is a custom one).
@@ -28,14 +30,29 @@ struct ClientWatches {
 
     mutating func add(_ kind: Kind, _ path: String, _ id: WatcherID) {
         var list = tables[kind, default: [:]][path, default: []]
-        if !list.contains(id) { list.append(id) }
+        guard !list.contains(id) else { return }
+        list.append(id)
         tables[kind, default: [:]][path] = list
+        if id != 0 { registrations[id, default: 0] += 1 }
     }
 
     /// Drops a custom watcher that was never registered (its request failed).
     mutating func forget(_ id: WatcherID) {
-        guard id != 0, !tables.values.contains(where: { $0.values.contains { $0.contains(id) } }) else { return }
+        guard id != 0, registrations[id, default: 0] == 0 else { return }
         watchers[id] = nil
+    }
+
+    /// One registration of each id is gone; watchers with none left are released once called.
+    private mutating func unregister(_ ids: [WatcherID]) {
+        for id in ids where id != 0 {
+            let left = registrations[id, default: 1] - 1
+            registrations[id] = left > 0 ? left : nil
+        }
+    }
+
+    /// Releases the closures of fired one-shot watchers that have no registration left.
+    mutating func releaseUnregistered(_ ids: [WatcherID]) {
+        for id in ids where id != 0 && registrations[id] == nil { watchers[id] = nil }
     }
 
     func paths(_ kind: Kind) -> [String] { (tables[kind] ?? [:]).keys.sorted() }
@@ -44,7 +61,9 @@ struct ClientWatches {
     var hasPersistent: Bool { !(tables[.persistent] ?? [:]).isEmpty || !(tables[.persistentRecursive] ?? [:]).isEmpty }
 
     private mutating func take(_ kind: Kind, _ path: String) -> [WatcherID] {
-        tables[kind]?.removeValue(forKey: path) ?? []
+        let ids = tables[kind]?.removeValue(forKey: path) ?? []
+        unregister(ids)
+        return ids
     }
 
     private func get(_ kind: Kind, _ path: String) -> [WatcherID] { tables[kind]?[path] ?? [] }

@@ -26,13 +26,18 @@ public final class ZooKeeperClient: @unchecked Sendable {
         var host: String?
         var stateWaiters: [DispatchSemaphore] = []
         var nextRequestID: RequestID = 1
-        var completions: [RequestID: @Sendable (Result<Response, ZooKeeperError>) -> Void] = [:]
+        /// `direct` completions run on the IO thread (blocking calls: their waiter may itself be a
+        /// callback on the event queue); the rest run on the event queue.
+        var completions: [RequestID: (direct: Bool, body: @Sendable (Result<Response, ZooKeeperError>) -> Void)] = [:]
+        /// close() finished: new requests fail at once.
+        var stopped = false
     }
 
     private let shared = Mutex(Shared())
     private var core: ClientCore
     private let loop: EventLoop
     private let events = DispatchQueue(label: "zk-client-events")
+    private static let onEventQueue = DispatchSpecificKey<Bool>()
     private let defaultWatcher: Watcher?
     private let logger: (@Sendable (String) -> Void)?
     private var thread: PosixThread?
@@ -42,7 +47,7 @@ public final class ZooKeeperClient: @unchecked Sendable {
     private var output: [[UInt8]] = []
     private var outputOffset = 0
     private var readBuffer = [UInt8](repeating: 0, count: 64 * 1024)
-    private var running = true
+    private let running = Atomic<Bool>(true)
     public let connectString: ConnectString
     private static let socketToken: UInt64 = 1
 
@@ -56,6 +61,7 @@ public final class ZooKeeperClient: @unchecked Sendable {
         decoder = FrameDecoder(frameSizeBytesMax: packetSizeBytesMax)
         defaultWatcher = watcher
         self.logger = logger
+        events.setSpecific(key: ZooKeeperClient.onEventQueue, value: true)
         do {
             loop = try EventLoop(maxEventsPerWait: 8)
         } catch {
@@ -69,7 +75,7 @@ public final class ZooKeeperClient: @unchecked Sendable {
     }
 
     deinit {
-        running = false
+        running.store(false, ordering: .releasing)
         loop.waker.wakeup()
     }
 
@@ -102,11 +108,23 @@ public final class ZooKeeperClient: @unchecked Sendable {
 
     /// Sends a request; `completion` runs on the event queue with the reply.
     public func submit(_ request: Request, completion: @escaping @Sendable (Result<Response, ZooKeeperError>) -> Void) {
-        shared.withLock { s in
+        enqueue(request, direct: false, completion)
+    }
+
+    private func enqueue(_ request: Request, direct: Bool, _ completion: @escaping @Sendable (Result<Response, ZooKeeperError>) -> Void) {
+        let accepted = shared.withLock { s in
+            guard !s.stopped else { return false }
             let id = s.nextRequestID
             s.nextRequestID += 1
-            s.completions[id] = completion
+            s.completions[id] = (direct, completion)
             s.inbox.append(.submit(id, request))
+            return true
+        }
+        guard accepted else {
+            // Closed: Java answers SESSIONEXPIRED after close.
+            let failure = ZooKeeperError(.sessionExpired, path: request.path)
+            if direct { completion(.failure(failure)) } else { events.async { completion(.failure(failure)) } }
+            return
         }
         loop.waker.wakeup()
     }
@@ -115,7 +133,7 @@ public final class ZooKeeperClient: @unchecked Sendable {
     public func call(_ request: Request) throws(ZooKeeperError) -> Response {
         let semaphore = DispatchSemaphore(value: 0)
         let box = Mutex<Result<Response, ZooKeeperError>?>(nil)
-        submit(request) { result in
+        enqueue(request, direct: true) { result in
             box.withLock { $0 = result }
             semaphore.signal()
         }
@@ -136,11 +154,13 @@ public final class ZooKeeperClient: @unchecked Sendable {
             if !alive { break }
             if semaphore.wait(timeout: .now() + .seconds(10)) == .timedOut { break }
         }
-        running = false
+        shared.withLock { $0.stopped = true }
+        running.store(false, ordering: .releasing)
         loop.waker.wakeup()
         thread?.join()
         thread = nil
-        events.sync {}
+        // Let callbacks already queued run first, unless close() is itself one of them.
+        if DispatchQueue.getSpecific(key: ZooKeeperClient.onEventQueue) != true { events.sync {} }
     }
 
     /// Closes the current socket as if the network failed (tests of reconnect and session resume).
@@ -154,7 +174,7 @@ public final class ZooKeeperClient: @unchecked Sendable {
     private func run() {
         var ioEvents: [EventLoop.Event] = []
         apply(core.handle(.tick, nowMs: monotonicMilliseconds()))
-        while running {
+        while running.load(ordering: .acquiring) {
             let timeout = Int32(clamping: max(0, min(core.nextTickInMs, 1000)))
             try? loop.wait(timeoutMs: timeout, into: &ioEvents)
             for event in ioEvents where event.token == ZooKeeperClient.socketToken { socketEvent(event) }
@@ -223,8 +243,8 @@ public final class ZooKeeperClient: @unchecked Sendable {
                 output.append(bytes)
             case .disconnect: closeSocket()
             case .complete(let id, let result):
-                let completion = shared.withLock { $0.completions.removeValue(forKey: id) }
-                if let completion { events.async { completion(result) } }
+                guard let completion = shared.withLock({ $0.completions.removeValue(forKey: id) }) else { continue }
+                if completion.direct { completion.body(result) } else { events.async { completion.body(result) } }
             case .event(let event, let watchers):
                 let fallback = defaultWatcher
                 events.async { for watcher in watchers { (watcher ?? fallback)?(event) } }
