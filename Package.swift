@@ -8,6 +8,7 @@ let package = Package(
     name: "swift-zookeeper",
     products: [
         .executable(name: "zk-server", targets: ["zk-server"]),
+        .executable(name: "zk-cli", targets: ["zk-cli"]),
         .library(name: "ZKClient", targets: ["ZKClient"]),
         .executable(name: "zk-bench", targets: ["zk-bench"]),
     ],
@@ -24,6 +25,7 @@ let package = Package(
         .target(name: "ZKClient", dependencies: ["ZKCore", "ZKProtocol", "ZKPosix"]),
         .executableTarget(name: "zk-server", dependencies: ["ZKServer"]),
         .executableTarget(name: "zk-bench", dependencies: ["ZKCore", "ZKProtocol", "ZKPosix"]),
+        .executableTarget(name: "zk-cli", dependencies: ["ZKCore", "ZKProtocol", "ZKPosix", "ZKClient"]),
         // Tests.
         .testTarget(name: "ZKCoreTests", dependencies: ["ZKCore"]),
         .testTarget(name: "ZKProtocolTests", dependencies: ["ZKCore", "ZKProtocol"]),

@@ -159,7 +159,9 @@ struct ClientCore {
         phase = .idle
         effects.append(.disconnect)
         effects.append(.log("\(reason), closing socket connection and attempting reconnect"))
-        failInFlight(.connectionLoss)
+        // Like Java's ClientCnxn.cleanup: requests in flight and requests still queued fail with
+        // ConnectionLoss; requests made after this wait for the next attempt.
+        failAll(.connectionLoss)
         if closing != nil {
             finishClose()
             return

@@ -58,7 +58,10 @@ extension Server {
         let path = layout.snapshotDirectory + "/" + name
         let start = monotonicMilliseconds()
         do {
-            let file = try disk.create(path + ".tmp")
+            // "tmp.snapshot.<zxid>": a name neither we nor Apache read as a snapshot while incomplete
+            // (Apache's parser would take "snapshot.<zxid>.tmp" for one).
+            let temporary = layout.snapshotDirectory + "/tmp." + name
+            let file = try disk.create(temporary)
             defer { file.close() }
             var offset: Int64 = 0
             while let chunk = writer.nextChunk(nodesMax: 65536) {
@@ -66,7 +69,7 @@ extension Server {
                 offset += Int64(chunk.count)
             }
             try file.sync()
-            try disk.rename(path + ".tmp", to: path)
+            try disk.rename(temporary, to: path)
             try disk.syncDirectory(layout.snapshotDirectory)
         } catch {
             throw .fatal("Unable to write snapshot \(path): \(error)")

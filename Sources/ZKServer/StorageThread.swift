@@ -185,7 +185,7 @@ final class StorageThread: @unchecked Sendable {
     }
 
     private func temporarySnapshotPath(_ zxid: Zxid) -> String {
-        layout.snapshotDirectory + "/" + SnapshotFormat.fileName(zxid: zxid) + ".tmp"
+        layout.snapshotDirectory + "/tmp." + SnapshotFormat.fileName(zxid: zxid)
     }
 
     private func purge(_ retainCount: Int) {

@@ -2,8 +2,9 @@
 recovery after crashes and damage, purging, and a full disk. Each test uses private servers.
 
 Tests parametrized over `kind` also run against Apache ZooKeeper 3.8 as the reference where Apache behaves the
-same; where it does not (it refuses a log with a bad checksum, replays past a missing log, purges only every
-hour, exits on a full disk) the Apache case is skipped with the behaviour observed in Debian's 3.8.0.
+same; where it does not (it refuses a log with a bad checksum or cut in its header, replays past a missing log,
+purges only every hour, exits on a full disk) the Apache case is skipped with the behaviour observed in Debian's
+3.8.0.
 Restarts of a tree, of sessions and of counters are in test_restart.py; Apache interoperability is in
 test_storage_interop.py.
 
@@ -146,7 +147,6 @@ def test_file_layout_and_format(kind, server_factory, tmp_path):
     for path in snapshots:
         assert snapshot_header(path) == (SNAPSHOT_MAGIC, 2, -1), path.name
         assert snapshot_is_sealed(path), path.name
-    assert FILE_HEADER_BYTES == 16
 
 
 @pytest.mark.parametrize("kind", kinds())
@@ -268,6 +268,7 @@ def test_kazoo_client_keeps_its_session_across_a_restart(kind, server_factory, s
 
 CRASH_CONFIG = {"snapCount": "300", "preAllocSize": "64"}
 CRASH_WINDOW = 200  # requests in flight per client
+CRASH_BUDGET_SECONDS = 45.0  # later kills are skipped (after at least 10) once this much time has passed
 DATA_SIZES = (0, 0, 10, 100, 700, 3000)
 
 
@@ -433,7 +434,11 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_write(kind, server_fact
     epochs: list[Epoch] = []
     counter_version, counter_data = 0, b"initial"
     total_ops = 0
+    started = time.monotonic()
     for number in range(kills):
+        if number >= 10 and time.monotonic() - started > CRASH_BUDGET_SECONDS:
+            print(f"stopping after {number} kills: the {CRASH_BUDGET_SECONDS}s budget is spent")
+            break
         epoch = Epoch(number, counter_version, counter_data)
         epochs.append(epoch)
         run_epoch(server, epoch, random.Random(rng.random()), kill_after=rng.uniform(0.02, 0.4))
@@ -629,9 +634,9 @@ def test_corrupt_newest_snapshot_falls_back_to_the_previous_one(kind, how, serve
     wait_snapshots_sealed(data_dir(server))
     before = dump(server)
     server.stop()
-    snapshots = snapshot_files(data_dir(server))
+    snapshots = [p for p in snapshot_files(data_dir(server)) if snapshot_is_sealed(p)]
     assert len(snapshots) >= 3
-    newest = snapshots[-1]
+    newest = snapshots[-1]  # the newest complete one (the stop may cut a background snapshot short)
     size = newest.stat().st_size
     if how == "flipped":
         with open(newest, "r+b") as file:
@@ -675,7 +680,7 @@ def test_autopurge_keeps_the_newest_snapshots_and_their_logs(kind, server_factor
         snapshots, logs = snapshot_files(data_dir(server)), log_files(data_dir(server))
         if len(snapshots) != 3 or not all(snapshot_is_sealed(p) for p in snapshots):
             return False
-        return {p.name for p in logs} == expected_after_purge(snapshots, logs, 3)[1]
+        return ({p.name for p in snapshots}, {p.name for p in logs}) == expected_after_purge(snapshots, logs, 3)
 
     try:
         wait_for(purged, timeout=30, message="autopurge to leave 3 snapshots and the logs they need")

@@ -194,18 +194,19 @@ def all_log_records(directory: Path) -> list[TxnRecord]:
 
 
 def expected_after_purge(snapshots: list[Path], logs: list[Path], retain: int) -> tuple[set[str], set[str]]:
-    """The file names Apache's PurgeTxnLog keeps: the `retain` newest snapshots, every log with a start zxid above
-    the oldest kept snapshot, and the newest log starting at or below it (it holds that snapshot's txns)."""
-    kept_snapshots = sorted(snapshots, key=zxid_of)[-retain:]
-    if not kept_snapshots:
-        return set(), {p.name for p in logs}
-    oldest = zxid_of(kept_snapshots[0])
+    """The file names Apache's PurgeTxnLog keeps: the `retain` newest complete snapshots (and any newer file that is
+    not complete), every log with a start zxid above the oldest kept snapshot, and the newest log starting at or
+    below it (it holds that snapshot's txns)."""
+    valid = [p for p in sorted(snapshots, key=zxid_of) if snapshot_is_sealed(p)][-retain:]
+    if not valid:
+        return {p.name for p in snapshots}, {p.name for p in logs}
+    oldest = zxid_of(valid[0])
     ordered = sorted(logs, key=zxid_of)
     kept_logs = [p for p in ordered if zxid_of(p) > oldest]
     at_or_below = [p for p in ordered if zxid_of(p) <= oldest]
     if at_or_below:
         kept_logs.append(at_or_below[-1])
-    return {p.name for p in kept_snapshots}, {p.name for p in kept_logs}
+    return {p.name for p in snapshots if zxid_of(p) >= oldest}, {p.name for p in kept_logs}
 
 
 # --- Apache's tools -------------------------------------------------------------------------------------------
