@@ -194,6 +194,8 @@ extension Server {
         drainEffects()
         storage?.stop()
         storage = nil
+        snapshotter?.stop()
+        snapshotter = nil
         logger.info("shutdown of server complete")
     }
 }

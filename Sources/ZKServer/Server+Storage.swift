@@ -85,8 +85,8 @@ extension Server {
 
     /// Turns storage results into replica inputs, and moves an ongoing snapshot forward.
     func handleStorageResults() {
-        guard let storage else { return }
-        for result in storage.takeResults() {
+        guard let storage, let snapshotter else { return }
+        for result in storage.takeResults() + snapshotter.takeResults() {
             switch result {
             case .synced(let zxid, let syncMs, let txns):
                 if config.forceSync { fsyncTimes.add(syncMs) }
@@ -114,24 +114,27 @@ extension Server {
 
     /// `SyncRequestProcessor.shouldSnapshot`: after snapCount/2 + rand(snapCount/2) txns.
     private func maybeStartSnapshot() {
-        guard let storage, !snapshotInProgress, replica.logFailure == nil, txnsSinceSnapshot >= snapshotThreshold else { return }
+        guard let storage, let snapshotter, !snapshotInProgress, replica.logFailure == nil,
+              txnsSinceSnapshot >= snapshotThreshold else { return }
         txnsSinceSnapshot = 0
         snapshotThreshold = Server.randomThreshold(config.snapCount, &random)
         snapshotInProgress = true
         let writer = SnapshotWriter(tree: replica.tree, sessions: replica.sessionTable)
-        storage.send([.roll, .snapshotBegin(writer.zxid)])
+        storage.send(.roll)
+        snapshotter.send(.snapshotBegin(writer.zxid))
         snapshotWriter = writer
         logger.info("Creating new log file and snapshot at zxid 0x\(writer.zxid.hex)")
     }
 
     /// A slice of the snapshot per loop turn, so requests keep flowing while it is written.
     func continueSnapshot() {
-        guard var writer = snapshotWriter, let storage else { return }
+        // At most a few chunks wait for the disk: a slow disk slows the snapshot, not memory.
+        guard var writer = snapshotWriter, let snapshotter, snapshotter.queuedCommands < 4 else { return }
         if let chunk = writer.nextChunk(nodesMax: 4096) {
-            storage.send(.snapshotChunk(chunk))
+            snapshotter.send(.snapshotChunk(chunk))
             snapshotWriter = writer
             if writer.isFinished {
-                storage.send(.snapshotEnd)
+                snapshotter.send(.snapshotEnd)
                 snapshotWriter = nil
             }
         } else {

@@ -44,6 +44,8 @@ public final class Server: @unchecked Sendable {
     static let listenerToken: UInt64 = 0
     let layout: StorageLayout
     var storage: StorageThread?
+    /// A second storage thread that only writes snapshots.
+    var snapshotter: StorageThread?
     var snapshotWriter: SnapshotWriter?
     var snapshotInProgress = false
     var txnsSinceSnapshot = 0
@@ -115,6 +117,10 @@ public final class Server: @unchecked Sendable {
         let storage = try StorageThread(layout: layout, preallocateBytes: Int64(config.preAllocSizeKiB) * 1024,
                                         forceSync: config.forceSync, loopWaker: loop.waker)
         try storage.start()
+        let snapshotter = try StorageThread(layout: layout, preallocateBytes: Int64(config.preAllocSizeKiB) * 1024,
+                                            forceSync: config.forceSync, loopWaker: loop.waker)
+        try snapshotter.start()
+        self.snapshotter = snapshotter
         self.storage = storage
         purgeIfDue(nowMs: monotonicMilliseconds())
         let host = config.clientPortAddress ?? "0.0.0.0"
@@ -141,7 +147,7 @@ public final class Server: @unchecked Sendable {
         while !stopping {
             let nowMs = monotonicMilliseconds()
             // A snapshot in progress advances every turn, so do not sleep while it is.
-            let timeout = snapshotWriter != nil ? 0 : Int32(max(0, min(tickIntervalMs, lastTickMs + tickIntervalMs - nowMs)))
+            let timeout = snapshotWriter != nil ? 1 : Int32(max(0, min(tickIntervalMs, lastTickMs + tickIntervalMs - nowMs)))
             do {
                 try loop.wait(timeoutMs: timeout, into: &events)
             } catch {

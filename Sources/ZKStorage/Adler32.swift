@@ -12,6 +12,7 @@ public struct Adler32: Sendable {
     public var value: UInt32 { (b << 16) | a }
 
     public mutating func update<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+        if bytes.withContiguousStorageIfAvailable({ update(UnsafeRawBufferPointer($0)) }) != nil { return }
         var remaining = 0
         for byte in bytes {
             a &+= UInt32(byte)
@@ -25,6 +26,24 @@ public struct Adler32: Sendable {
         }
         a %= Adler32.modulus
         b %= Adler32.modulus
+    }
+
+    /// The tight loop for contiguous bytes (log records, snapshot chunks).
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        var a = self.a, b = self.b
+        var index = 0
+        while index < bytes.count {
+            let end = min(bytes.count, index + Adler32.blockBytesMax)
+            while index < end {
+                a &+= UInt32(bytes[index])
+                b &+= a
+                index += 1
+            }
+            a %= Adler32.modulus
+            b %= Adler32.modulus
+        }
+        self.a = a
+        self.b = b
     }
 
     public static func checksum<C: Collection>(_ bytes: C) -> UInt32 where C.Element == UInt8 {
