@@ -44,8 +44,7 @@ public final class ZooKeeperClient: @unchecked Sendable {
     private var socket: Int32 = -1
     private var connecting = false
     private var decoder: FrameDecoder
-    private var output: [[UInt8]] = []
-    private var outputOffset = 0
+    private var output = OutputQueue()
     private var readBuffer = [UInt8](repeating: 0, count: 64 * 1024)
     private let running = Atomic<Bool>(true)
     public let connectString: ConnectString
@@ -286,29 +285,11 @@ public final class ZooKeeperClient: @unchecked Sendable {
     }
 
     private func flush() {
-        while !output.isEmpty {
-            let written: Int
-            do {
-                written = try Socket.writev(socket, arrays: output.prefix(Socket.writevBuffersMax), firstOffset: outputOffset)
-            } catch SyscallError.wouldBlock {
-                break
-            } catch {
-                apply(core.handle(.disconnected("Write failed: \(error)"), nowMs: monotonicMilliseconds()))
-                return
-            }
-            var remaining = written
-            while remaining > 0, let first = output.first {
-                let left = first.count - outputOffset
-                if remaining >= left {
-                    remaining -= left
-                    output.removeFirst()
-                    outputOffset = 0
-                } else {
-                    outputOffset += remaining
-                    remaining = 0
-                }
-            }
-            if written == 0 { break }
+        do {
+            _ = try output.write(to: socket)
+        } catch {
+            apply(core.handle(.disconnected("Write failed: \(error)"), nowMs: monotonicMilliseconds()))
+            return
         }
         updateInterest()
     }
@@ -325,6 +306,5 @@ public final class ZooKeeperClient: @unchecked Sendable {
         socket = -1
         connecting = false
         output.removeAll()
-        outputOffset = 0
     }
 }

@@ -12,16 +12,12 @@ public struct Limits: Sendable, Equatable {
     /// `globalOutstandingLimit`: requests received but not yet answered, across all connections.
     /// Above it the shell stops reading from sockets until replies drain.
     public var outstandingRequestsMax: Int = 1000
-    /// Requests in flight on one connection before the shell stops reading from it.
-    public var outstandingRequestsPerConnectionMax: Int = 1000
     /// Bytes queued for one connection's socket before the shell stops reading its requests.
     public var bufferedOutputBytesPerConnectionMax: Int = 8 << 20
     /// Entries in one vector on the wire (ACL lists, children lists, multi ops, setWatches paths).
     public var vectorElementsMax: Int = 1 << 20
     /// Ops in one multi request.
     public var multiOpsMax: Int = 10_000
-    /// Watches one session may register (data + child + persistent).
-    public var watchesPerSessionMax: Int = 1 << 20
 
     public init() {}
 }

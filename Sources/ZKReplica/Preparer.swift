@@ -118,14 +118,13 @@ struct Preparer {
 
     private mutating func prepareTxn(_ request: ClientRequest, context c: PrepareContext) throws(ErrorCode) -> Txn {
         switch request {
-        case .create(let op, let r):
-            return try prepareCreate(op, path: r.path, data: r.data, acl: r.acl, flags: r.flags, ttl: -1, c)
-        case .createTTL(let r):
-            return try prepareCreate(.createTTL, path: r.path, data: r.data, acl: r.acl, flags: r.flags, ttl: r.ttl, c)
-        case .delete(let r): return try prepareDelete(r, c)
-        case .setData(let r): return try prepareSetData(r, c)
+        // The ops a multi may hold are prepared exactly as inside one.
+        case .create(let op, let r): return try prepareMultiOp(.create(op, r), c)
+        case .createTTL(let r): return try prepareMultiOp(.createTTL(r), c)
+        case .delete(let r): return try prepareMultiOp(.delete(r), c)
+        case .setData(let r): return try prepareMultiOp(.setData(r), c)
+        case .check(let r): return try prepareMultiOp(.check(r), c)
         case .setACL(let r): return try prepareSetACL(r, c)
-        case .check(let r): return try prepareCheck(r, c)
         case .multi(let ops): return prepareMulti(ops, c)
         case .reconfig:
             // Dynamic reconfiguration is not supported yet: Apache answers RECONFIGDISABLED unless

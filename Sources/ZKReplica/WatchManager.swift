@@ -121,7 +121,7 @@ struct WatchManager {
     }
 
     /// Fires the watches a tree change triggers, in Apache's order.
-    mutating func fire(_ change: TreeChangeEvent, into out: inout [Notification]) {
+    mutating func fire(_ change: TreeChange, into out: inout [Notification]) {
         switch change {
         case .created(let path):
             for w in dataWatches.trigger(path, .nodeCreated) { out.append((w, WatcherEvent(type: .nodeCreated, path: path))) }
@@ -160,6 +160,3 @@ struct WatchManager {
         }
     }
 }
-
-/// The tree's change events, re-exported so ZKReplica's API reads in its own nouns.
-typealias TreeChangeEvent = TreeChange

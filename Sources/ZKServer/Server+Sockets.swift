@@ -174,7 +174,7 @@ extension Server {
 
     func setInterest(_ socket: ClientSocket) {
         var interest: EventLoop.Interest = []
-        if !readingPaused && !socket.closeAfterFlush && socket.outputBytes < config.limits.bufferedOutputBytesPerConnectionMax {
+        if !readingPaused && !socket.closeAfterFlush && socket.output.byteCount < config.limits.bufferedOutputBytesPerConnectionMax {
             interest.insert(.read)
         }
         if !socket.output.isEmpty { interest.insert(.write) }

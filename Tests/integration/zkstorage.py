@@ -489,12 +489,9 @@ def run_swift_until_exit(directory: Path, config: dict | None = None, timeout: f
 
 
 def wait_for(predicate, timeout: float = 20.0, interval: float = 0.02, message: str = "condition"):
-    """Poll until `predicate()` is truthy (then return it) or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-        time.sleep(interval)
+    """conftest.wait_until with a longer default, failing the test with an AssertionError."""
+    from conftest import wait_until
+    try:
+        return wait_until(predicate, timeout=timeout, interval=interval, message=message)
+    except TimeoutError as error:
+        raise AssertionError(str(error)) from None
