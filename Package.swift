@@ -18,7 +18,7 @@ let package = Package(
         .target(name: "ZKProtocol", dependencies: ["ZKCore"]),
         .target(name: "ZKDataTree", dependencies: ["ZKCore", "ZKProtocol"]),
         .target(name: "ZKStorage", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree"]),
-        .target(name: "ZKReplica", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree"]),
+        .target(name: "ZKReplica", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKStorage"]),
         // The POSIX shell.
         .target(name: "ZKPosix", dependencies: ["ZKCore"]),
         .target(name: "ZKServer", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKStorage", "ZKReplica", "ZKPosix"]),
@@ -31,7 +31,7 @@ let package = Package(
         .testTarget(name: "ZKProtocolTests", dependencies: ["ZKCore", "ZKProtocol"]),
         .testTarget(name: "ZKDataTreeTests", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree"]),
         .testTarget(name: "ZKStorageTests", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKStorage"]),
-        .testTarget(name: "ZKReplicaTests", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKReplica"]),
+        .testTarget(name: "ZKReplicaTests", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKStorage", "ZKReplica"]),
         .testTarget(name: "ZKPosixTests", dependencies: ["ZKCore", "ZKPosix"]),
         .testTarget(name: "ZKClientTests", dependencies: ["ZKCore", "ZKProtocol", "ZKPosix", "ZKClient", "ZKServer"]),
         .testTarget(name: "ZKServerTests", dependencies: ["ZKCore", "ZKProtocol", "ZKPosix", "ZKServer"]),

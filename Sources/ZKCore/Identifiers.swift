@@ -19,10 +19,19 @@ public struct Zxid: Hashable, Comparable, Sendable, CustomStringConvertible {
     @inlinable public var counter: UInt32 { UInt32(truncatingIfNeeded: rawValue) }
 
     /// The next zxid in the same epoch. Running out of counter space is a bug for the caller to
-    /// prevent (Zab forces a new epoch before the counter wraps).
+    /// prevent (see `isCounterExhausted`; Zab forces a new epoch before the counter wraps).
     @inlinable public func next() -> Zxid {
-        precondition(counter != UInt32.max, "zxid counter exhausted in epoch \(epoch.rawValue)")
+        precondition(!isCounterExhausted, "zxid counter exhausted in epoch \(epoch.rawValue)")
         return Zxid(rawValue + 1)
+    }
+
+    /// Whether no zxid is left in this epoch after this one.
+    @inlinable public var isCounterExhausted: Bool { counter == UInt32.max }
+
+    /// The first zxid of the next epoch (counter 1, as Zab's first proposal of an epoch).
+    @inlinable public func firstOfNextEpoch() -> Zxid {
+        precondition(epoch.rawValue < Int64(UInt32.max), "epoch space exhausted")
+        return Zxid(epoch: Epoch(epoch.rawValue + 1), counter: 1)
     }
 
     @inlinable public static func < (a: Zxid, b: Zxid) -> Bool { a.rawValue < b.rawValue }

@@ -19,5 +19,28 @@ public struct Limits: Sendable, Equatable {
     /// Ops in one multi request.
     public var multiOpsMax: Int = 10_000
 
+    // Storage: the queues between the event loop and the storage threads are bounded by these.
+    /// Txns handed to the log and not yet durable. At the limit the replica stops taking requests
+    /// (the shell stops reading) until syncs catch up.
+    public var txnsInFlightMax: Int = 20_000
+    /// Nodes serialized per snapshot chunk (per loop turn), so requests keep flowing meanwhile.
+    public var snapshotChunkNodesMax: Int = 4096
+    /// Snapshot chunks handed to the snapshot thread and not yet written: a slow disk slows the
+    /// snapshot, it does not grow memory.
+    public var snapshotChunksInFlightMax: Int = 4
+    /// Snapshot bytes written between syncs: syncing as it goes keeps a whole snapshot of dirty
+    /// pages from piling up, whose final flush would stall the log's group commits.
+    public var snapshotSyncStepBytes: Int = 4 << 20
+    /// Zeros written ahead of the log's write position, in steps of this size.
+    public var logZeroStepBytes: Int = 1 << 20
+
+    // The POSIX shell.
+    /// Reads from one socket per loop turn, so one busy client cannot starve the others.
+    public var readsPerSocketPerTurnMax: Int = 16
+    /// The shell's socket read buffer.
+    public var readBufferBytes: Int = 64 << 10
+    /// The client listener's accept backlog.
+    public var listenBacklog: Int = 128
+
     public init() {}
 }

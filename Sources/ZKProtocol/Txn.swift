@@ -4,6 +4,7 @@
 ///
 /// A txn entry on the wire and on disk is `TxnHeader ‖ body ‖ optional TxnDigest`; the header's type
 /// says which body record follows.
+import ZKCore
 
 public struct TxnHeader: JuteRecord, Sendable, Equatable {
     public var clientId: Int64
@@ -134,6 +135,18 @@ public struct TxnEntry: Sendable, Equatable {
 
     public var zxid: Int64 { header.zxid }
 
+    /// What the txn does to the replicated session table: the one place this is decided, for the
+    /// live server and for recovery.
+    public var sessionChange: SessionChange? {
+        let id = SessionID(header.clientId)
+        switch txn {
+        case .createSession(let timeoutMs): return .created(id, timeoutMs: timeoutMs)
+        case .closeSession: return .closed(id)
+        case .create, .createContainer, .createTTL, .delete, .setData, .setACL, .checkVersion, .multi, .error:
+            return nil
+        }
+    }
+
     public func encode(to w: inout JuteWriter) {
         header.encode(to: &w)
         txn.encode(to: &w)
@@ -168,4 +181,10 @@ public struct TxnDigest: JuteRecord, Sendable, Equatable {
         w.writeInt(version)
         w.writeLong(treeDigest)
     }
+}
+
+/// A txn's effect on the session table.
+public enum SessionChange: Sendable, Equatable {
+    case created(SessionID, timeoutMs: Int32)
+    case closed(SessionID)
 }

@@ -2,8 +2,8 @@
 import ZKCore
 import ZKProtocol
 
-enum ClientRequest {
-    // Writes: each becomes a txn with its own zxid (an error txn if it fails).
+/// A write: becomes one txn with its own zxid (an error txn if it fails). Prepared on the leader.
+enum WriteRequest {
     case create(OpCode, CreateRequest)
     case createTTL(CreateTTLRequest)
     case delete(PathVersionRequest)
@@ -15,8 +15,27 @@ enum ClientRequest {
     case closeSession
     /// A write that fails before it is prepared (an undecodable record, a server-internal opcode):
     /// Apache still logs it, as an error txn with this code.
-    case rejectedWrite(OpCode, ErrorCode)
-    // Reads and session-local requests: answered from the tree, in order behind the session's writes.
+    case rejected(OpCode, ErrorCode)
+
+    /// The txn type a successful prepare gives it.
+    var opCode: OpCode {
+        switch self {
+        case .create(let op, _): return op
+        case .createTTL: return .createTTL
+        case .delete: return .delete
+        case .setData: return .setData
+        case .setACL: return .setACL
+        case .check: return .check
+        case .multi: return .multi
+        case .reconfig: return .reconfig
+        case .closeSession: return .closeSession
+        case .rejected(let op, _): return op
+        }
+    }
+}
+
+/// A read or session-local request: answered from the local tree, in order behind the session's writes.
+enum ReadRequest {
     case exists(PathWatchRequest)
     case getData(PathWatchRequest)
     case getChildren(PathWatchRequest)
@@ -33,32 +52,43 @@ enum ClientRequest {
     case removeWatches(PathTypeRequest)
     case ping
     /// A read whose record could not be decoded: answered with MARSHALLINGERROR.
-    case undecodableRead(OpCode)
+    case undecodable(OpCode)
+}
 
-    var isWrite: Bool {
-        switch self {
-        case .create, .createTTL, .delete, .setData, .setACL, .check, .multi, .reconfig, .closeSession,
-             .rejectedWrite:
-            return true
+/// A decoded client request: the request header's opcode plus its record, as a write or a read, so
+/// that a read can never reach the prepare stage nor a write the read handler.
+enum ClientRequest {
+    case write(WriteRequest)
+    case read(ReadRequest)
+
+    /// Which kind an opcode's request is, decided without decoding its record; nil for opcodes a
+    /// client may not send as a request (answered UNIMPLEMENTED).
+    static func kind(of op: OpCode) -> Kind? {
+        switch op {
+        case .create, .create2, .createContainer, .createTTL, .delete, .setData, .setACL, .check, .multi,
+             .reconfig, .closeSession, .deleteContainer, .createSession:
+            return .write
         case .exists, .getData, .getChildren, .getChildren2, .getACL, .sync, .getAllChildrenNumber,
-             .getEphemerals, .whoAmI, .multiRead, .setWatches, .addWatch, .checkWatches, .removeWatches,
-             .ping, .undecodableRead:
-            return false
+             .getEphemerals, .whoAmI, .multiRead, .setWatches, .setWatches2, .addWatch, .checkWatches,
+             .removeWatches, .ping:
+            return .read
+        case .notification, .auth, .sasl, .error:
+            return nil
         }
     }
+
+    enum Kind { case write, read }
 
     /// Decodes the record after the request header. Returns nil for an opcode clients may not send
     /// (the caller answers UNIMPLEMENTED and closes, as Apache's UnimplementedRequestProcessor).
     static func decode(_ op: OpCode, _ r: inout JuteReader, limits: Limits) -> ClientRequest? {
+        guard let kind = kind(of: op) else { return nil }
         do {
             return try decodeRecord(op, &r, limits: limits)
         } catch {
-            switch op {
-            case .create, .create2, .createContainer, .createTTL, .delete, .setData, .setACL, .check,
-                 .multi, .reconfig:
-                return .rejectedWrite(op, .marshallingError)
-            default:
-                return .undecodableRead(op)
+            switch kind {
+            case .write: return .write(.rejected(op, .marshallingError))
+            case .read: return .read(.undecodable(op))
             }
         }
     }
@@ -82,49 +112,49 @@ enum ClientRequest {
 
     private static func decodeRecord(_ op: OpCode, _ r: inout JuteReader, limits: Limits) throws -> ClientRequest? {
         switch op {
-        case .create, .create2, .createContainer: return .create(op, try r.read(CreateRequest.self))
-        case .createTTL: return .createTTL(try r.read(CreateTTLRequest.self))
-        case .delete: return .delete(try r.read(PathVersionRequest.self))
-        case .setData: return .setData(try r.read(SetDataRequest.self))
-        case .setACL: return .setACL(try r.read(SetACLRequest.self))
-        case .check: return .check(try r.read(PathVersionRequest.self))
+        case .create, .create2, .createContainer: return .write(.create(op, try r.read(CreateRequest.self)))
+        case .createTTL: return .write(.createTTL(try r.read(CreateTTLRequest.self)))
+        case .delete: return .write(.delete(try r.read(PathVersionRequest.self)))
+        case .setData: return .write(.setData(try r.read(SetDataRequest.self)))
+        case .setACL: return .write(.setACL(try r.read(SetACLRequest.self)))
+        case .check: return .write(.check(try r.read(PathVersionRequest.self)))
         case .multi:
             // A multi of reads, or a mix of kinds, fails to decode in Apache (MARSHALLINGERROR).
             let ops = try MultiOp.decode(from: &r, opsMax: limits.multiOpsMax)
             guard !ops.contains(where: \.isRead) else { throw JuteError.invalidValue("read op in multi") }
-            return .multi(try ops.map(normalizedCreate))
-        case .reconfig: return .reconfig(try r.read(ReconfigRequest.self))
-        case .closeSession: return .closeSession
-        case .exists: return .exists(try r.read(PathWatchRequest.self))
-        case .getData: return .getData(try r.read(PathWatchRequest.self))
-        case .getChildren: return .getChildren(try r.read(PathWatchRequest.self))
-        case .getChildren2: return .getChildren2(try r.read(PathWatchRequest.self))
-        case .getACL: return .getACL(try r.read(PathRecord.self))
-        case .sync: return .sync(try r.read(PathRecord.self))
-        case .getAllChildrenNumber: return .getAllChildrenNumber(try r.read(PathRecord.self))
-        case .getEphemerals: return .getEphemerals(try r.read(PathRecord.self))
-        case .whoAmI: return .whoAmI
+            return .write(.multi(try ops.map(normalizedCreate)))
+        case .reconfig: return .write(.reconfig(try r.read(ReconfigRequest.self)))
+        case .closeSession: return .write(.closeSession)
+        case .exists: return .read(.exists(try r.read(PathWatchRequest.self)))
+        case .getData: return .read(.getData(try r.read(PathWatchRequest.self)))
+        case .getChildren: return .read(.getChildren(try r.read(PathWatchRequest.self)))
+        case .getChildren2: return .read(.getChildren2(try r.read(PathWatchRequest.self)))
+        case .getACL: return .read(.getACL(try r.read(PathRecord.self)))
+        case .sync: return .read(.sync(try r.read(PathRecord.self)))
+        case .getAllChildrenNumber: return .read(.getAllChildrenNumber(try r.read(PathRecord.self)))
+        case .getEphemerals: return .read(.getEphemerals(try r.read(PathRecord.self)))
+        case .whoAmI: return .read(.whoAmI)
         case .multiRead:
             let ops = try MultiOp.decode(from: &r, opsMax: limits.multiOpsMax)
             guard ops.allSatisfy(\.isRead) else { throw JuteError.invalidValue("write op in multiRead") }
-            return .multiRead(ops)
-        case .setWatches: return .setWatches(try r.read(SetWatches.self))
-        case .setWatches2: return .setWatches(try SetWatches.decodeVersion2(from: &r))
+            return .read(.multiRead(ops))
+        case .setWatches: return .read(.setWatches(try r.read(SetWatches.self)))
+        case .setWatches2: return .read(.setWatches(try SetWatches.decodeVersion2(from: &r)))
         case .addWatch:
             let request = try r.read(PathTypeRequest.self)
             guard AddWatchMode(rawValue: request.type) != nil else { throw JuteError.invalidValue("watch mode") }
-            return .addWatch(request)
+            return .read(.addWatch(request))
         case .checkWatches, .removeWatches:
             let request = try r.read(PathTypeRequest.self)
             guard WatcherType(rawValue: request.type) != nil else { throw JuteError.invalidValue("watcher type") }
-            return op == .checkWatches ? .checkWatches(request) : .removeWatches(request)
-        case .ping: return .ping
+            return .read(op == .checkWatches ? .checkWatches(request) : .removeWatches(request))
+        case .ping: return .read(.ping)
         case .deleteContainer:
             // Apache reads the path from the whole packet, header included, so the path always
             // contains NUL and fails validation.
-            return .rejectedWrite(op, .badArguments)
+            return .write(.rejected(op, .badArguments))
         case .createSession:
-            return .rejectedWrite(op, .marshallingError)
+            return .write(.rejected(op, .marshallingError))
         case .notification, .auth, .sasl, .error:
             return nil
         }

@@ -9,10 +9,11 @@ struct PendingRequest {
     enum Kind {
         /// The connection's ConnectRequest; answered when its createSession txn commits.
         case connect
-        /// A write proposed as txn `zxid`; `result` is filled in when it is applied.
-        case write(zxid: Int64, result: ApplyResult?)
+        /// A write handed to the state machine; `result` is filled in when its txn (the one with
+        /// this request's session and cxid) is applied.
+        case write(result: ApplyResult?)
         /// A read or session-local request, answered when everything before it is answered.
-        case read(ClientRequest)
+        case read(ReadRequest)
     }
     var xid: Int32
     var op: OpCode
@@ -87,16 +88,25 @@ final class Connection {
         }
     }
 
-    /// Records the result of txn `zxid`, which must be this connection's oldest unanswered write.
-    func complete(zxid: Int64, result: ApplyResult) -> Bool {
+    /// Whether the oldest unanswered write is the one with this cxid.
+    func awaits(cxid: Int32) -> Bool {
         for i in pendingHead..<pending.count {
-            guard case .write(let z, let r) = pending[i].kind else { continue }
-            if z == zxid {
-                invariant(r == nil, "txn \(zxid) completed twice")
-                pending[i].kind = .write(zxid: z, result: result)
-                return true
-            }
-            if r == nil { return false }
+            guard case .write(let r) = pending[i].kind, r == nil else { continue }
+            return pending[i].xid == cxid
+        }
+        return false
+    }
+
+    /// Records the result of the committed txn with this cxid if it is this connection's oldest
+    /// unanswered write (Apache's CommitProcessor matches a commit to the head of the session's
+    /// queue by session and cxid). Returns false otherwise: the request came on an earlier
+    /// connection of the session, whose queue went with it.
+    func complete(cxid: Int32, result: ApplyResult) -> Bool {
+        for i in pendingHead..<pending.count {
+            guard case .write(let r) = pending[i].kind, r == nil else { continue }
+            guard pending[i].xid == cxid else { return false }
+            pending[i].kind = .write(result: result)
+            return true
         }
         return false
     }

@@ -132,7 +132,7 @@ extension Replica {
             ("commit_count", String(stats.committedTxns)),
         ]
         lines.append(("resident_memory_bytes", String(host.residentMemoryBytes)))
-        lines += host.metrics
+        lines += schedule.metrics + host.metrics
         return lines.map { "zk_\($0.0)\t\($0.1)\n" }.joined()
     }
 

@@ -10,7 +10,8 @@ import ZKDataTree
 
 /// The prospective state of one path once all prepared txns are applied.
 struct ChangeRecord {
-    var zxid: Int64
+    /// The txn that made this record; nil for a record read from the tree.
+    var zxid: Zxid?
     var path: String
     /// nil: the node will not exist.
     var stat: StatPersisted?
@@ -22,17 +23,19 @@ struct PendingChanges {
     private(set) var records: [ChangeRecord] = []
     private(set) var byPath: [PathKey: ChangeRecord] = [:]
 
+    /// Drops the records of txns up to `zxid` once they are applied to the tree.
     mutating func add(_ record: ChangeRecord) {
+        invariant(record.zxid != nil, "a pending change without its txn")
+        invariant(records.last.map { $0.zxid! <= record.zxid! } ?? true, "pending changes out of zxid order")
         records.append(record)
         byPath[PathKey(record.path)] = record
     }
 
-    /// Drops the records of txns up to `zxid` once they are applied to the tree.
-    mutating func applied(through zxid: Int64) {
+    mutating func applied(through zxid: Zxid) {
         var dropped = 0
         for record in records {
-            guard record.zxid <= zxid else { break }
-            if byPath[PathKey(record.path)]?.zxid == record.zxid { byPath[PathKey(record.path)] = nil }
+            guard let recordZxid = record.zxid, recordZxid <= zxid else { break }
+            if byPath[PathKey(record.path)]?.zxid == recordZxid { byPath[PathKey(record.path)] = nil }
             dropped += 1
         }
         if dropped > 0 { records.removeFirst(dropped) }
@@ -45,7 +48,7 @@ struct PrepareContext {
     let tree: DataTree
     let session: SessionID
     let authInfo: [Id]
-    let zxid: Int64
+    let zxid: Zxid
     let time: Int64
     let extendedTypesEnabled: Bool
     let skipACL: Bool
@@ -56,8 +59,8 @@ struct Preparer {
     var pending = PendingChanges()
 
     /// Builds the txn entry for a write request.
-    mutating func prepare(_ request: ClientRequest, cxid: Int32, context c: PrepareContext) -> TxnEntry {
-        var type = opCode(of: request)
+    mutating func prepare(_ request: WriteRequest, cxid: Int32, context c: PrepareContext) -> TxnEntry {
+        var type = request.opCode
         let txn: Txn
         do {
             txn = try prepareTxn(request, context: c)
@@ -65,19 +68,19 @@ struct Preparer {
             type = .error
             txn = .error(error)
         }
-        let header = TxnHeader(clientId: c.session.rawValue, cxid: cxid, zxid: c.zxid, time: c.time, type: type.rawValue)
+        let header = TxnHeader(clientId: c.session.rawValue, cxid: cxid, zxid: c.zxid.rawValue, time: c.time, type: type.rawValue)
         return TxnEntry(header: header, txn: txn)
     }
 
     /// createSession: registers nothing in the tree; the txn carries the negotiated timeout.
-    func prepareCreateSession(_ session: SessionID, timeoutMs: Int32, zxid: Int64, time: Int64) -> TxnEntry {
-        let header = TxnHeader(clientId: session.rawValue, cxid: 0, zxid: zxid, time: time, type: OpCode.createSession.rawValue)
+    func prepareCreateSession(_ session: SessionID, timeoutMs: Int32, zxid: Zxid, time: Int64) -> TxnEntry {
+        let header = TxnHeader(clientId: session.rawValue, cxid: 0, zxid: zxid.rawValue, time: time, type: OpCode.createSession.rawValue)
         return TxnEntry(header: header, txn: .createSession(timeOutMs: timeoutMs))
     }
 
     /// closeSession: lists the session's ephemerals, including ones created or deleted by txns still
     /// in flight, and records their deletion.
-    mutating func prepareCloseSession(_ session: SessionID, cxid: Int32, tree: DataTree, zxid: Int64, time: Int64) -> TxnEntry {
+    mutating func prepareCloseSession(_ session: SessionID, cxid: Int32, tree: DataTree, zxid: Zxid, time: Int64) -> TxnEntry {
         var paths = tree.ephemerals(of: session)
         for record in pending.records {
             if record.stat == nil {
@@ -90,33 +93,17 @@ struct Preparer {
         for path in ordered {
             if let parentPath = PathUtils.parent(of: path), var parent = try? record(parentPath, tree) {
                 parent.zxid = zxid
-                parent.stat?.pzxid = zxid
+                parent.stat?.pzxid = zxid.rawValue
                 parent.childCount -= 1
                 pending.add(parent)
             }
             pending.add(ChangeRecord(zxid: zxid, path: path, stat: nil, childCount: 0, acl: []))
         }
-        let header = TxnHeader(clientId: session.rawValue, cxid: cxid, zxid: zxid, time: time, type: OpCode.closeSession.rawValue)
+        let header = TxnHeader(clientId: session.rawValue, cxid: cxid, zxid: zxid.rawValue, time: time, type: OpCode.closeSession.rawValue)
         return TxnEntry(header: header, txn: .closeSession(ephemeralPaths: ordered))
     }
 
-    private func opCode(of request: ClientRequest) -> OpCode {
-        switch request {
-        case .create(let op, _): return op
-        case .createTTL: return .createTTL
-        case .delete: return .delete
-        case .setData: return .setData
-        case .setACL: return .setACL
-        case .check: return .check
-        case .multi: return .multi
-        case .reconfig: return .reconfig
-        case .closeSession: return .closeSession
-        case .rejectedWrite(let op, _): return op
-        default: preconditionFailure("prepare called for a read")
-        }
-    }
-
-    private mutating func prepareTxn(_ request: ClientRequest, context c: PrepareContext) throws(ErrorCode) -> Txn {
+    private mutating func prepareTxn(_ request: WriteRequest, context c: PrepareContext) throws(ErrorCode) -> Txn {
         switch request {
         // The ops a multi may hold are prepared exactly as inside one.
         case .create(let op, let r): return try prepareMultiOp(.create(op, r), c)
@@ -130,8 +117,10 @@ struct Preparer {
             // Dynamic reconfiguration is not supported yet: Apache answers RECONFIGDISABLED unless
             // `reconfigEnabled`, and UNIMPLEMENTED on a standalone server.
             throw c.reconfigEnabled ? .unimplemented : .reconfigDisabled
-        case .rejectedWrite(_, let code): throw code
-        default: preconditionFailure("prepare called for a read")
+        case .closeSession:
+            // A closeSession is prepared by `prepareCloseSession`, which lists the ephemerals.
+            preconditionFailure("closeSession prepared as a plain write")
+        case .rejected(_, let code): throw code
         }
     }
 
@@ -143,7 +132,7 @@ struct Preparer {
             return r
         }
         guard let n = tree.node(path) else { throw .noNode }
-        return ChangeRecord(zxid: -1, path: path, stat: n.stat, childCount: n.children.count, acl: n.acl)
+        return ChangeRecord(zxid: nil, path: path, stat: n.stat, childCount: n.children.count, acl: n.acl)
     }
 
     private func checkACL(_ record: ChangeRecord, _ perm: Permissions, _ c: PrepareContext) throws(ErrorCode) {
@@ -191,13 +180,13 @@ struct Preparer {
         let owner: Int64 = op == .createContainer ? EphemeralOwner.container
             : op == .createTTL ? EphemeralOwner.ttl(ttl) : mode.isEphemeral ? c.session.rawValue : 0
         parentStat.cversion = newCVersion
-        parentStat.pzxid = c.zxid
+        parentStat.pzxid = c.zxid.rawValue
         parent.stat = parentStat
         parent.childCount += 1
         parent.zxid = c.zxid
         pending.add(parent)
         var stat = StatPersisted()
-        stat.czxid = c.zxid; stat.mzxid = c.zxid; stat.pzxid = c.zxid
+        stat.czxid = c.zxid.rawValue; stat.mzxid = c.zxid.rawValue; stat.pzxid = c.zxid.rawValue
         stat.ctime = c.time; stat.mtime = c.time
         stat.ephemeralOwner = owner
         pending.add(ChangeRecord(zxid: c.zxid, path: path, stat: stat, childCount: 0, acl: fixedACL))
@@ -226,14 +215,14 @@ struct Preparer {
         if node.childCount > 0 { throw .notEmpty }
         parent.zxid = c.zxid
         parent.childCount -= 1
-        parent.stat?.pzxid = c.zxid
+        parent.stat?.pzxid = c.zxid.rawValue
         pending.add(parent)
         pending.add(ChangeRecord(zxid: c.zxid, path: r.path, stat: nil, childCount: -1, acl: []))
         return .delete(path: r.path)
     }
 
     /// deleteContainer, issued by the server itself for empty containers and expired TTL nodes.
-    mutating func prepareDeleteContainer(_ path: String, tree: DataTree, zxid: Int64, time: Int64) -> TxnEntry {
+    mutating func prepareDeleteContainer(_ path: String, tree: DataTree, zxid: Zxid, time: Int64) -> TxnEntry {
         var type = OpCode.deleteContainer
         var txn = Txn.delete(path: path)
         do throws(ErrorCode) {
@@ -246,14 +235,14 @@ struct Preparer {
             var parent = try record(parentPath, tree)
             parent.zxid = zxid
             parent.childCount -= 1
-            parent.stat?.pzxid = zxid
+            parent.stat?.pzxid = zxid.rawValue
             pending.add(parent)
             pending.add(ChangeRecord(zxid: zxid, path: path, stat: nil, childCount: -1, acl: []))
         } catch {
             type = .error
             txn = .error(error)
         }
-        return TxnEntry(header: TxnHeader(clientId: 0, cxid: 0, zxid: zxid, time: time, type: type.rawValue), txn: txn)
+        return TxnEntry(header: TxnHeader(clientId: 0, cxid: 0, zxid: zxid.rawValue, time: time, type: type.rawValue), txn: txn)
     }
 
     private mutating func prepareSetData(_ r: SetDataRequest, _ c: PrepareContext) throws(ErrorCode) -> Txn {
@@ -264,7 +253,7 @@ struct Preparer {
         let newVersion = try Preparer.checkAndIncrementVersion(current: stat.version, expected: r.version)
         stat.version = newVersion
         stat.mtime = c.time
-        stat.mzxid = c.zxid
+        stat.mzxid = c.zxid.rawValue
         node.stat = stat
         node.zxid = c.zxid
         pending.add(node)

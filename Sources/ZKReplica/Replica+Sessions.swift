@@ -34,28 +34,27 @@ extension Replica {
         }
         let id = sessions.allocateID()
         connection.session = id
+        attached[id] = connection.id
         log(.info, "ZooKeeperServer", "Client attempting to establish new session: session = 0x\(id.hex), zxid = 0x\(tree.lastProcessedZxid.hex), timeout = \(timeoutMs), address = \(connection.remote.javaDescription)")
         connection.pending.append(PendingRequest(xid: 0, op: .createSession, kind: .connect, receivedAtMs: now.monotonicMs))
         outstandingRequests += 1
-        let zxid = nextZxid()
-        propose(preparer.prepareCreateSession(id, timeoutMs: timeoutMs, zxid: zxid.rawValue, time: now.wallMs), origin: connection.id)
+        propose(database.prepareCreateSession(id, timeoutMs: timeoutMs, time: now.wallMs))
     }
 
     /// Reattaches a connection to a live session after checking its password.
     private func resumeSession(_ id: SessionID, password: [UInt8], on connection: Connection) {
         log(.info, "ZooKeeperServer", "Client attempting to renew session 0x\(id.hex) at \(connection.remote.javaDescription)")
-        guard password == sessionPassword(for: id), sessions.isActive(id), var session = sessions[id] else {
+        guard password == sessionPassword(for: id), sessions.isActive(id) else {
             log(.info, "ZooKeeperServer", "Invalid session 0x\(id.hex) for client \(connection.remote.javaDescription), probably expired")
             sendConnectResponse(ConnectResponse(timeOut: 0, sessionId: 0, passwd: Array(repeating: 0, count: 16),
                                                 readOnly: connection.sentReadOnlyFlag ? false : nil), to: connection)
             close(connection, reason: "invalid session")
             return
         }
-        if let previous = session.connection, previous != connection.id, let old = connections[previous] {
+        if let previous = attached[id], previous != connection.id, let old = connections[previous] {
             close(old, reason: "session 0x\(id.hex) moved to another connection")
         }
-        session.connection = connection.id
-        sessions[id] = session
+        attached[id] = connection.id
         connection.session = id
         sessions.touch(id, nowMs: now.monotonicMs)
         log(.info, "ZooKeeperServer", "Established session 0x\(id.hex) with negotiated timeout \(connection.negotiatedTimeoutMs) for client \(connection.remote.javaDescription)")
@@ -76,7 +75,7 @@ extension Replica {
         }
         connection.popHead()
         outstandingRequests -= 1
-        sessions[id]?.connection = connection.id
+        invariant(attached[id] == connection.id, "session 0x\(id.hex) created for a connection it is not attached to")
         log(.info, "ZooKeeperServer", "Established session 0x\(id.hex) with negotiated timeout \(connection.negotiatedTimeoutMs) for client \(connection.remote.javaDescription)")
         sendConnectResponse(ConnectResponse(timeOut: connection.negotiatedTimeoutMs, sessionId: id.rawValue,
                                             passwd: sessionPassword(for: id),
@@ -85,21 +84,18 @@ extension Replica {
         answerReady(connection)
     }
 
-    /// The replicated part of sessions: createSession and closeSession txns.
-    func applySessionEffects(_ entry: TxnEntry, origin: ConnectionID?) {
-        let id = SessionID(entry.header.clientId)
-        switch entry.txn {
-        case .createSession(let timeoutMs):
+    /// The replicated part of sessions, after a createSession or closeSession txn is applied. A
+    /// closed session's connection goes too, unless it asked for the close itself (then it is
+    /// closed after its reply, see `answerWrite`).
+    func applySessionChange(_ change: SessionChange?, otherwiseClose origin: Connection?) {
+        switch change {
+        case .created(let id, let timeoutMs):
             sessions.add(id, timeoutMs: timeoutMs, nowMs: now.monotonicMs)
-        case .closeSession:
-            guard let session = sessions.remove(id) else { return }
+        case .closed(let id):
+            guard sessions.remove(id) != nil else { return }
             log(.info, "ZooKeeperServer", "Closed session 0x\(id.hex)")
-            // The session's connection goes too; the closing client's own connection is closed
-            // after its reply (see `answerWrite`).
-            if let cid = session.connection, cid != origin, let connection = connections[cid] {
-                close(connection, reason: "session 0x\(id.hex) closed")
-            }
-        default:
+            if let origin { close(origin, reason: "session 0x\(id.hex) closed") }
+        case nil:
             break
         }
     }
@@ -111,8 +107,7 @@ extension Replica {
             guard let session = sessions[id] else { continue }
             log(.info, "ZooKeeperServer", "Expiring session 0x\(id.hex), timeout of \(session.timeoutMs)ms exceeded")
             sessions.markClosing(id)
-            let zxid = nextZxid()
-            propose(preparer.prepareCloseSession(id, cxid: 0, tree: tree, zxid: zxid.rawValue, time: now.wallMs), origin: nil)
+            propose(database.prepareExpiry(id, time: now.wallMs))
         }
     }
 
@@ -140,9 +135,8 @@ extension Replica {
             let ttl = EphemeralOwner.ttlValue(node.stat.ephemeralOwner)
             if ttl != 0 && now.wallMs - node.stat.mtime > ttl { candidates.append(path) }
         }
-        for path in candidates where preparer.pending.byPath[PathKey(path)] == nil {
-            let zxid = nextZxid()
-            propose(preparer.prepareDeleteContainer(path, tree: tree, zxid: zxid.rawValue, time: now.wallMs), origin: nil)
+        for path in candidates {
+            if let entry = database.prepareDeleteContainer(path, time: now.wallMs) { propose(entry) }
         }
     }
 }

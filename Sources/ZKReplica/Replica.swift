@@ -1,33 +1,48 @@
-/// The whole server as a deterministic state machine: sessions, the request pipeline
-/// (prepare → log → commit → apply → reply), watches and four-letter words. No IO, no clock reads,
-/// no randomness: the shell feeds `ReplicaInput`s with the time, and carries out the `ReplicaEffect`s.
+/// The client front of a server and the glue to its state machine, as a deterministic state
+/// machine: connections, reply order, watches, four-letter words and local session touches here;
+/// the tree, prepare and the replicated session table in `Database`; storage policy in
+/// `StorageSchedule`. No IO, no clock reads, no randomness of its own: the shell feeds
+/// `ReplicaInput`s with the time, and carries out the `Ready` it takes.
+///
+/// Pipeline: prepare → persist (`.persist(.append)`) → durable (`.storage(.durable(through:))`) →
+/// quorum decision → committed → apply → reply. A standalone server is the quorum of one: a txn is
+/// committed once its own log has it (`quorumCommitted`). Zab replaces that one decision with
+/// the leader's ACK count, and a follower's commit with the leader's COMMIT.
 ///
 /// Pipeline invariants:
-/// - Every write becomes one txn with the next zxid, proposed in zxid order (checked).
-/// - A txn is applied only after the shell reports it durable (`.logSynced`), in zxid order
-///   (checked by the tree), so no client sees a write that a crash could lose.
+/// - Every write becomes one txn with the next zxid, proposed in zxid order (checked here and in
+///   `Database`).
+/// - A txn is applied only once committed, and committed only once durable, in zxid order
+///   (checked here, in `Database.apply` and by the tree), so no client sees a write a crash could lose.
 /// - A connection's replies leave in the order its requests arrived; a read waits for the
-///   connection's earlier writes. Watch events are queued before the reply of the write that fired
-///   them, so a client sees the event before it can see the change.
-///
-/// A standalone server is an ensemble of one: its quorum is its own durable log.
+///   connection's earlier writes. A write's reply is matched to its request by (session, cxid).
+///   Watch events are queued before the reply of the write that fired them, so a client sees the
+///   event before it can see the change.
 import ZKCore
 import ZKProtocol
 import ZKDataTree
+import ZKStorage
 
 public final class Replica {
     public let config: ReplicaConfig
-    public let tree: DataTree
+    let database: Database
     var sessions: SessionTracker
-    var preparer = Preparer()
     var watches = WatchManager()
     var connections: [ConnectionID: Connection] = [:]
-    /// Txns appended to the log and not yet synced, with the connection that asked for each.
-    var proposed: [(entry: TxnEntry, origin: ConnectionID?)] = []
+    /// The connection each local session is attached to, from the moment the ConnectRequest is
+    /// accepted (before its createSession txn commits): where a committed txn's reply goes.
+    var attached: [SessionID: ConnectionID] = [:]
+    /// Txns handed to the log and not yet applied, in zxid order.
+    var proposed: [TxnEntry] = []
     var proposedHead = 0
-    public internal(set) var lastProposedZxid: Zxid
+    /// Everything through this zxid is durable in the local log.
+    public private(set) var durableZxid: Zxid
+    /// Everything through this zxid is committed (may be applied).
+    public private(set) var committedZxid: Zxid
+    var schedule: StorageSchedule
     var now: Clock
     var effects: [ReplicaEffect] = []
+    var persist: [StorageCommand] = []
     var stats = ServerStats()
     var lastContainerCheckMs: Int64
     let startedAtMs: Int64
@@ -43,26 +58,44 @@ public final class Replica {
     /// now, so their clients can reconnect.
     public init(config: ReplicaConfig, tree: DataTree? = nil, sessions restored: [SessionID: Int32] = [:], now: Clock) {
         self.config = config
-        self.tree = tree ?? DataTree(extendedTypesEnabled: config.extendedTypesEnabled)
+        let tree = tree ?? DataTree(extendedTypesEnabled: config.extendedTypesEnabled)
+        database = Database(tree: tree, sessions: restored, config: config)
         self.now = now
         sessions = SessionTracker(serverID: config.serverID, seedMs: config.sessionIDSeedMs)
         for (id, timeoutMs) in restored.sorted(by: { $0.key < $1.key }) {
             sessions.add(id, timeoutMs: timeoutMs, nowMs: now.monotonicMs)
         }
-        lastProposedZxid = self.tree.lastProcessedZxid
+        durableZxid = tree.lastProcessedZxid
+        committedZxid = tree.lastProcessedZxid
+        schedule = StorageSchedule(config: config, nowMs: now.monotonicMs)
         lastContainerCheckMs = now.monotonicMs
         startedAtMs = now.monotonicMs
     }
 
+    public var tree: DataTree { database.tree }
+
     /// The replicated session table (id, timeout) as of the tree's last applied txn, for snapshots.
-    public var sessionTable: [(SessionID, Int32)] {
-        sessions.sessions.values.map { ($0.id, $0.timeoutMs) }.sorted { $0.0 < $1.0 }
-    }
+    public var sessionTable: [(SessionID, Int32)] { database.sessionTable }
 
     /// The zxid of the newest txn the tree has applied.
     public var lastProcessedZxid: Zxid { tree.lastProcessedZxid }
 
-    /// Handles one input. Effects accumulate until `takeEffects`.
+    /// The zxid of the newest txn prepared.
+    public var lastProposedZxid: Zxid { database.lastProposedZxid }
+
+    /// Txns prepared and not yet applied.
+    public var txnsInFlight: Int { proposed.count - proposedHead }
+
+    /// Admission control: the shell stops reading from clients while this is true (too many
+    /// unanswered requests, or too many txns waiting for the disk).
+    public var isThrottled: Bool {
+        outstandingRequests >= config.limits.outstandingRequestsMax || txnsInFlight >= config.limits.txnsInFlightMax
+    }
+
+    /// Whether a snapshot is being written (`mntr`, tests).
+    public var snapshotInProgress: Bool { schedule.snapshotInProgress }
+
+    /// Handles one input. Output accumulates until `takeReady` (or `takeEffects`).
     public func handle(_ input: ReplicaInput, now: Clock) {
         self.now = now
         switch input {
@@ -85,23 +118,25 @@ public final class Replica {
             expireSessions()
             expireSessionlessConnections()
             checkContainers()
-        case .logSynced(let zxid):
-            commitSynced(through: zxid)
-        case .logFailed(let reason):
-            failLog(reason)
+            if logFailure == nil { schedule.purgeIfDue(nowMs: now.monotonicMs, &persist) }
+        case .storage(let result):
+            handleStorage(result)
         }
     }
 
-    /// The effects produced since the last call, in order.
-    public func takeEffects() -> [ReplicaEffect] {
-        defer { effects.removeAll(keepingCapacity: true) }
-        return effects
+    /// What to persist, then what to send, since the last call; both buffers are emptied first and
+    /// their allocations kept.
+    public func takeReady(into ready: inout Ready) {
+        ready.persist.removeAll(keepingCapacity: true)
+        ready.output.removeAll(keepingCapacity: true)
+        swap(&ready.persist, &persist)
+        swap(&ready.output, &effects)
     }
 
-    /// Moves the effects into `buffer` (which is emptied first), keeping both allocations.
-    public func takeEffects(into buffer: inout [ReplicaEffect]) {
-        buffer.removeAll(keepingCapacity: true)
-        swap(&buffer, &effects)
+    /// The same as one flat list, storage commands first (tests).
+    public func takeEffects() -> [ReplicaEffect] {
+        defer { effects.removeAll(keepingCapacity: true); persist.removeAll(keepingCapacity: true) }
+        return persist.map { .persist($0) } + effects
     }
 
     func log(_ level: LogLevel, _ source: String, _ message: String, line: UInt = #line) {
@@ -125,8 +160,8 @@ public final class Replica {
         outstandingRequests -= connection.outstandingCount
         connection.pending.removeAll()
         connection.pendingHead = 0
-        if let id = connection.session, sessions[id]?.connection == connection.id {
-            sessions[id]?.connection = nil
+        if let id = connection.session, attached[id] == connection.id {
+            attached[id] = nil
         }
     }
 
@@ -166,7 +201,10 @@ public final class Replica {
                 rejectUnimplemented(header, on: connection)
                 return
             }
-            enqueue(request, op: op, xid: header.xid, on: connection)
+            switch request {
+            case .write(let write): enqueueWrite(write, op: op, xid: header.xid, on: connection)
+            case .read(let read): enqueueRead(read, op: op, xid: header.xid, on: connection)
+            }
         }
     }
 
@@ -197,34 +235,76 @@ public final class Replica {
         }
     }
 
-    private func enqueue(_ request: ClientRequest, op: OpCode, xid: Int32, on connection: Connection) {
+    private func enqueueRead(_ request: ReadRequest, op: OpCode, xid: Int32, on connection: Connection) {
         outstandingRequests += 1
-        if request.isWrite, logFailure != nil {
-            refuseWrite(op: op, xid: xid, on: connection)
-        } else if request.isWrite {
-            let zxid = nextZxid()
-            let entry: TxnEntry
-            if case .closeSession = request, let session = connection.session {
-                sessions.markClosing(session)
-                entry = preparer.prepareCloseSession(session, cxid: xid, tree: tree, zxid: zxid.rawValue, time: now.wallMs)
-            } else {
-                entry = preparer.prepare(request, cxid: xid, context: prepareContext(connection, zxid))
-            }
-            connection.pending.append(PendingRequest(xid: xid, op: op, kind: .write(zxid: zxid.rawValue, result: nil), receivedAtMs: now.monotonicMs))
-            propose(entry, origin: connection.id)
-        } else {
-            connection.pending.append(PendingRequest(xid: xid, op: op, kind: .read(request), receivedAtMs: now.monotonicMs))
-            answerReady(connection)
-        }
+        connection.pending.append(PendingRequest(xid: xid, op: op, kind: .read(request), receivedAtMs: now.monotonicMs))
+        answerReady(connection)
     }
 
-    private func prepareContext(_ connection: Connection, _ zxid: Zxid) -> PrepareContext {
-        PrepareContext(tree: tree, session: connection.session ?? .none, authInfo: connection.authInfo,
-                       zxid: zxid.rawValue, time: now.wallMs, extendedTypesEnabled: config.extendedTypesEnabled,
-                       skipACL: config.skipACL, reconfigEnabled: config.reconfigEnabled)
+    private func enqueueWrite(_ write: WriteRequest, op: OpCode, xid: Int32, on connection: Connection) {
+        outstandingRequests += 1
+        if logFailure != nil {
+            refuseWrite(op: op, xid: xid, on: connection)
+            return
+        }
+        // A request before the session exists is answered by the ConnectRequest path; here the
+        // session is the connection's (`.none` only for garbage that got past the handshake).
+        let session = connection.session ?? .none
+        if case .closeSession = write { sessions.markClosing(session) }
+        connection.pending.append(PendingRequest(xid: xid, op: op, kind: .write(result: nil), receivedAtMs: now.monotonicMs))
+        let request = Request(session: session, cxid: xid, write: write, authInfo: connection.authInfo)
+        propose(database.prepare(request, time: now.wallMs))
     }
 
     // MARK: Log and commit
+
+    private func handleStorage(_ result: StorageResult) {
+        switch result {
+        case .durable(let zxid, let txns, let syncNanoseconds):
+            // After a failure the log lane reports nothing more; a late report is of txns dropped.
+            guard logFailure == nil else { return }
+            schedule.logged(txns: txns, syncNanoseconds: syncNanoseconds)
+            markDurable(through: zxid)
+        case .logFailed(let reason):
+            failLog(reason)
+        case .snapshotChunkWritten:
+            schedule.chunkWritten(&persist)
+        case .snapshotWritten(let zxid, let bytes, let elapsedNanoseconds):
+            schedule.snapshotFinished(elapsedNanoseconds: elapsedNanoseconds)
+            log(.info, "FileTxnSnapLog", "Snapshot \(SnapshotFormat.fileName(zxid: zxid)) written (\(bytes) bytes) in \(elapsedNanoseconds / 1_000_000) ms")
+        case .snapshotFailed(let reason):
+            schedule.snapshotFinished(elapsedNanoseconds: nil)
+            log(.warn, "SyncRequestProcessor", "Snapshot failed: \(reason)")
+        case .purged(let paths):
+            for path in paths { log(.info, "PurgeTxnLog", "Purged \(path)") }
+        case .purgeFailed(let reason):
+            log(.warn, "DatadirCleanupManager", "Autopurge failed: \(reason)")
+        case .logTruncated(let zxid):
+            // Only a Zab follower asks for a truncation (TRUNC); a standalone server never does.
+            invariant(false, "log truncated after 0x\(zxid.hex) on a standalone server")
+        case .epochPersisted:
+            invariant(false, "an epoch file persisted on a standalone server")
+        }
+        maybeStartSnapshot()
+    }
+
+    /// The log is durable through `zxid`: the quorum decides what that commits.
+    private func markDurable(through zxid: Zxid) {
+        invariant(zxid <= lastProposedZxid, "durable through 0x\(zxid.hex), beyond the last txn proposed (0x\(lastProposedZxid.hex))")
+        guard zxid > durableZxid else { return }
+        durableZxid = zxid
+        commit(through: quorumCommitted(durable: durableZxid))
+    }
+
+    /// The quorum of one: a standalone server's txn is committed once its own log has it. Zab's
+    /// leader replaces this with "a quorum of servers has ACKed it".
+    private func quorumCommitted(durable: Zxid) -> Zxid { durable }
+
+    private func maybeStartSnapshot() {
+        guard logFailure == nil,
+              let zxid = schedule.maybeStartSnapshot(tree: tree, sessions: sessionTable, &persist) else { return }
+        log(.info, "FileTxnSnapLog", "Creating new log file and snapshot at zxid 0x\(zxid.hex)")
+    }
 
     /// The log failed: txns not yet durable are dropped (their requests get SYSTEMERROR, a pending
     /// session creation closes its connection), and no further write is accepted.
@@ -232,21 +312,23 @@ public final class Replica {
         guard logFailure == nil else { return }
         logFailure = reason
         log(.error, "SyncRequestProcessor", "Severe unrecoverable error writing the transaction log: \(reason); refusing writes until restart")
+        // Txns that are durable but not yet committed cannot exist on a quorum of one.
+        invariant(committedZxid == durableZxid, "durable txns left uncommitted when the log failed")
         let dropped = proposed[proposedHead...]
         proposed.removeAll()
         proposedHead = 0
-        preparer.pending = PendingChanges()
-        lastProposedZxid = tree.lastProcessedZxid
-        for (entry, origin) in dropped {
-            if case .closeSession = entry.txn { sessions[SessionID(entry.header.clientId)]?.expiresAtMs = now.monotonicMs }
-            guard let id = origin, let connection = connections[id], !connection.isClosing else { continue }
+        database.dropPrepared()
+        for entry in dropped {
+            let session = SessionID(entry.header.clientId)
+            if case .closeSession = entry.txn { sessions[session]?.expiresAtMs = now.monotonicMs }
+            guard let id = attached[session], let connection = connections[id], !connection.isClosing else { continue }
             if case .createSession = entry.txn {
                 close(connection, reason: "the transaction log failed")
                 continue
             }
             var failed = ApplyResult(type: .error)
             failed.err = .systemError
-            if connection.complete(zxid: entry.zxid, result: failed) { answerReady(connection) }
+            if connection.complete(cxid: entry.header.cxid, result: failed) { answerReady(connection) }
         }
     }
 
@@ -258,26 +340,25 @@ public final class Replica {
         }
         var failed = ApplyResult(type: .error)
         failed.err = .systemError
-        connection.pending.append(PendingRequest(xid: xid, op: op, kind: .write(zxid: -1, result: failed), receivedAtMs: now.monotonicMs))
+        connection.pending.append(PendingRequest(xid: xid, op: op, kind: .write(result: failed), receivedAtMs: now.monotonicMs))
         answerReady(connection)
     }
 
-    func nextZxid() -> Zxid {
-        lastProposedZxid = lastProposedZxid.next()
-        return lastProposedZxid
+    /// Hands a prepared txn to the log.
+    func propose(_ entry: TxnEntry) {
+        invariant(entry.zxid == lastProposedZxid.rawValue, "txn 0x\(Zxid(entry.zxid).hex) proposed out of order")
+        invariant(proposed.last.map { $0.zxid < entry.zxid } ?? true, "txn 0x\(Zxid(entry.zxid).hex) proposed after a newer one")
+        proposed.append(entry)
+        persist.append(.append(entry))
     }
 
-    func propose(_ entry: TxnEntry, origin: ConnectionID?) {
-        invariant(entry.zxid == lastProposedZxid.rawValue, "txn \(entry.zxid) proposed out of order")
-        proposed.append((entry, origin))
-        effects.append(.appendToLog(entry))
-    }
-
-    private func commitSynced(through zxid: Zxid) {
-        while proposedHead < proposed.count, proposed[proposedHead].entry.zxid <= zxid.rawValue {
-            let (entry, origin) = proposed[proposedHead]
+    private func commit(through zxid: Zxid) {
+        invariant(zxid >= committedZxid && zxid <= durableZxid, "commit through 0x\(zxid.hex) outside (0x\(committedZxid.hex), 0x\(durableZxid.hex)]")
+        committedZxid = zxid
+        while proposedHead < proposed.count, proposed[proposedHead].zxid <= zxid.rawValue {
+            let entry = proposed[proposedHead]
             proposedHead += 1
-            commit(entry, origin: origin)
+            apply(entry)
         }
         if proposedHead == proposed.count {
             proposed.removeAll(keepingCapacity: true)
@@ -285,23 +366,29 @@ public final class Replica {
         }
     }
 
-    /// Applies a durable txn, fires its watches, then answers the request that caused it.
-    private func commit(_ entry: TxnEntry, origin: ConnectionID?) {
-        var changes: [TreeChange] = []
-        let result = tree.apply(entry, changes: &changes)
-        preparer.pending.applied(through: entry.zxid)
+    /// Applies a committed txn, fires its watches, then answers the request that caused it: the
+    /// oldest unanswered write of its session's connection, if that has the txn's cxid.
+    private func apply(_ entry: TxnEntry) {
+        let applied = database.apply(entry, committedThrough: committedZxid)
         stats.committedTxns += 1
-        applySessionEffects(entry, origin: origin)
+        // The local connection this txn answers, if any: its session's, when that connection's
+        // oldest unanswered request is this one (a createSession answers the pending connect).
+        let origin = attached[SessionID(entry.header.clientId)].flatMap { connections[$0] }.flatMap { $0.isClosing ? nil : $0 }
+        let answersOrigin: Bool
+        if case .createSession = entry.txn { answersOrigin = origin != nil } else { answersOrigin = origin?.awaits(cxid: entry.header.cxid) ?? false }
+        applySessionChange(applied.sessionChange, otherwiseClose: answersOrigin ? nil : origin)
         var notifications: [WatchManager.Notification] = []
-        for change in changes { watches.fire(change, into: &notifications) }
+        for change in applied.changes { watches.fire(change, into: &notifications) }
         for (watcher, event) in notifications {
             guard let connection = connections[watcher], !connection.isClosing else { continue }
             send(Replica.notificationFrame(event), to: connection)
         }
-        guard let id = origin, let connection = connections[id], !connection.isClosing else { return }
+        guard answersOrigin, let connection = origin, !connection.isClosing else { return }
         if case .createSession = entry.txn {
             finishSessionCreation(connection)
-        } else if connection.complete(zxid: entry.zxid, result: result) {
+        } else {
+            let matched = connection.complete(cxid: entry.header.cxid, result: applied.result)
+            invariant(matched, "txn 0x\(Zxid(entry.zxid).hex) lost its request")
             answerReady(connection)
         }
     }
@@ -319,9 +406,9 @@ public final class Replica {
             switch head.kind {
             case .connect:
                 return
-            case .write(_, nil):
+            case .write(nil):
                 return
-            case .write(_, let result?):
+            case .write(let result?):
                 connection.popHead()
                 outstandingRequests -= 1
                 answerWrite(head, result, on: connection)

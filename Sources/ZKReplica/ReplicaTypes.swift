@@ -2,6 +2,7 @@
 /// core and a shell (the POSIX server or a simulator).
 import ZKCore
 import ZKProtocol
+import ZKStorage
 
 /// The two clocks the core needs, read by the shell: monotonic for timeouts, wall for txn times.
 public struct Clock: Sendable, Equatable {
@@ -51,13 +52,20 @@ public enum ReplicaInput: Sendable {
     case fourLetterWord(ConnectionID, FourLetterWord, argument: Int64?, host: HostSnapshot)
     /// The connection is gone (EOF, error, or closed after a `.close` effect).
     case disconnected(ConnectionID)
-    /// Time passed: expire sessions, delete empty containers and expired TTL nodes.
+    /// Time passed: expire sessions, delete empty containers and expired TTL nodes, purge.
     case tick
+    /// What storage did with the commands the replica asked for (`.persist` effects): txns durable
+    /// through a zxid, a failed log, snapshot progress, purge results.
+    case storage(StorageResult)
+
     /// Every txn up to and including this zxid is durable in the log.
-    case logSynced(through: Zxid)
+    public static func logSynced(through zxid: Zxid) -> ReplicaInput {
+        .storage(.durable(through: zxid, txns: 0, syncNanoseconds: 0))
+    }
+
     /// The log cannot be written (ENOSPC, EIO): txns not yet durable are lost, and no write is
     /// accepted until the server restarts.
-    case logFailed(String)
+    public static func logFailed(_ reason: String) -> ReplicaInput { .storage(.logFailed(reason)) }
 }
 
 public enum ReplicaEffect: Sendable {
@@ -65,10 +73,23 @@ public enum ReplicaEffect: Sendable {
     case send(ConnectionID, [UInt8])
     /// Close the connection once everything queued for it is written.
     case close(ConnectionID)
-    /// Append this txn to the log; answer with `.logSynced` once it is durable.
-    case appendToLog(TxnEntry)
+    /// Carry out a storage command (on its lane, in order); results come back as `.storage` inputs.
+    case persist(StorageCommand)
     /// A log line for the shell's logger. `source` names the component, like Apache's class names.
     case log(LogLevel, source: String, line: UInt, String)
+}
+
+/// What one or more `handle` calls produced, in the order a shell must carry it out (etcd raft's
+/// `Ready`): first hand `persist` to storage, then deliver `output`. A reply never depends on a
+/// command in the same `Ready` (replies to writes wait for the `.durable` input), but a Zab ACK will,
+/// so the shape makes the safe order the only one a shell can write.
+public struct Ready: Sendable {
+    /// Storage commands, in order; each goes to the lane `StorageCommand.lane` names.
+    public var persist: [StorageCommand] = []
+    /// Sends, closes and log lines, in order (never `.persist`).
+    public var output: [ReplicaEffect] = []
+    public init() {}
+    public var isEmpty: Bool { persist.isEmpty && output.isEmpty }
 }
 
 /// Everything the replica is configured with. Values, not globals.
@@ -91,6 +112,15 @@ public struct ReplicaConfig: Sendable {
     public var containerCheckIntervalMs: Int64 = 60_000
     /// The server's `Zookeeper version:` string (see `ServerVersion`).
     public var versionString = ServerVersion.full
+    /// A snapshot after snapCount/2 + rand(snapCount/2) txns (`SyncRequestProcessor`).
+    public var snapCount = 100_000
+    /// Autopurge every this many ms (0: never) keeping this many snapshots.
+    public var autopurgeIntervalMs: Int64 = 0
+    public var autopurgeRetainCount = 3
+    /// Whether the log is fsynced (only then are fsync times reported).
+    public var forceSync = true
+    /// Seeds the replica's only randomness (snapshot thresholds), so a simulator run replays.
+    public var randomSeed: UInt64 = 0
 
     public init() {}
 }

@@ -1,8 +1,8 @@
 /// Sessions: ids, timeouts and expiry (`SessionTrackerImpl`).
 ///
-/// The set of sessions is replicated state (created and removed by createSession/closeSession
-/// txns); the expiry deadlines are local to the server that owns the session and are extended every
-/// time the session's connection sends anything.
+/// The set of sessions mirrors the replicated session table (`Database.sessionTimeouts`, changed by
+/// createSession/closeSession txns); the expiry deadlines are local to the server that owns the
+/// session and are extended every time the session's connection sends anything.
 import ZKCore
 import ZKProtocol
 
@@ -11,8 +11,6 @@ struct Session {
     var timeoutMs: Int32
     /// Monotonic deadline; nil while the session's closeSession txn is in flight.
     var expiresAtMs: Int64?
-    /// The connection currently attached, if any.
-    var connection: ConnectionID?
 }
 
 struct SessionTracker {
@@ -40,7 +38,7 @@ struct SessionTracker {
 
     /// A createSession txn was applied.
     mutating func add(_ id: SessionID, timeoutMs: Int32, nowMs: Int64) {
-        sessions[id] = Session(id: id, timeoutMs: timeoutMs, expiresAtMs: nowMs + Int64(timeoutMs), connection: nil)
+        sessions[id] = Session(id: id, timeoutMs: timeoutMs, expiresAtMs: nowMs + Int64(timeoutMs))
     }
 
     /// A closeSession txn was applied.

@@ -1,23 +1,63 @@
 /// What the four-letter words report about the host and the configuration (`envi`, `conf`, `dirs`,
-/// `mntr`), sampled by the shell because the core cannot read the system.
+/// `mntr`), sampled by the shell because the core cannot read the system. The facts that cost IO
+/// come from a `HostFactsSampler` thread, so a word (a liveness probe's `ruok`) never waits for them.
 import ZKCore
 import ZKReplica
 import ZKPosix
 
 extension Server {
-    func hostSnapshot() -> HostSnapshot {
-        var host = HostSnapshot()
-        host.openFileDescriptors = (try? SystemInfo.openFileDescriptorCount()) ?? -1
-        host.maxFileDescriptors = Int(SystemInfo.maxFileDescriptorCount())
-        host.residentMemoryBytes = Int((try? SystemInfo.residentMemoryBytes()) ?? 0)
+    /// How often four-letter words may cause a fresh sample, and how often one is taken anyway.
+    static let hostFactsRefreshIntervalMs: Int64 = 1_000
+    static let hostFactsPeriodicIntervalMs: Int64 = 5_000
+
+    /// The sampler for this configuration; the server starts it in `start()`, stops it in `shutdown()`.
+    static func makeHostFactsSampler(config: ServerConfig) throws(ServerError) -> HostFactsSampler {
+        try HostFactsSampler(refreshIntervalMs: hostFactsRefreshIntervalMs,
+                             periodicIntervalMs: hostFactsPeriodicIntervalMs) { previous in
+            sampleHostFacts(config: config, previous: previous)
+        }
+    }
+
+    /// Runs on the sampler thread: everything here may wait on the disk, /proc, DNS or NSS.
+    static func sampleHostFacts(config: ServerConfig, previous: HostFacts) -> HostFacts {
+        var facts = HostFacts()
+        facts.openFileDescriptors = (try? SystemInfo.openFileDescriptorCount()) ?? -1
+        facts.residentMemoryBytes = Int((try? SystemInfo.residentMemoryBytes()) ?? 0)
         // Apache 3.8.0 reports the txn log directory's size as the data dir size and the snapshot
         // directory's as the log dir size (its FileTxnSnapLog calls the log directory "dataDir");
         // 3.8.4 swapped them back. We match the reference server, 3.8.0.
-        host.dataDirSizeBytes = Int((try? FileSystem.directorySizeBytes(config.dataLogDir + "/version-2")) ?? 0)
-        host.dataLogDirSizeBytes = Int((try? FileSystem.directorySizeBytes(config.dataDir + "/version-2")) ?? 0)
+        facts.dataDirSizeBytes = Int((try? FileSystem.directorySizeBytes(config.dataLogDir + "/version-2")) ?? 0)
+        facts.dataLogDirSizeBytes = Int((try? FileSystem.directorySizeBytes(config.dataDir + "/version-2")) ?? 0)
+        // Looked up once: a DNS answer that is slow every time would otherwise delay every sample.
+        if previous.isSampled {
+            facts.hostName = previous.hostName
+            facts.userName = previous.userName
+            facts.homeDirectory = previous.homeDirectory
+        } else {
+            facts.hostName = SystemInfo.canonicalHostName()
+            facts.userName = SystemInfo.userName()
+            facts.homeDirectory = SystemInfo.homeDirectory()
+        }
+        return facts
+    }
+
+    /// Runs on the event loop for every four-letter word, so it does no IO: the slow facts come from
+    /// the sampler's cache (and a fresh sample is asked for, for the next word); the rest are
+    /// syscalls that never wait (getrlimit, uname, getcwd, getpid, gethostname).
+    func hostSnapshot(facts sampler: HostFactsSampler) -> HostSnapshot {
+        sampler.requestRefresh()
+        return hostSnapshot(sampled: sampler.latest)
+    }
+
+    private func hostSnapshot(sampled facts: HostFacts) -> HostSnapshot {
+        var host = HostSnapshot()
+        host.openFileDescriptors = facts.openFileDescriptors
+        host.maxFileDescriptors = Int(SystemInfo.maxFileDescriptorCount())
+        host.residentMemoryBytes = facts.residentMemoryBytes
+        host.dataDirSizeBytes = facts.dataDirSizeBytes
+        host.dataLogDirSizeBytes = facts.dataLogDirSizeBytes
         host.conf = confLines(dataDirSize: host.dataDirSizeBytes, dataLogSize: host.dataLogDirSizeBytes)
-        host.environment = environment()
-        host.metrics = storageMetrics
+        host.environment = environment(facts)
         return host
     }
 
@@ -41,11 +81,11 @@ extension Server {
 
     /// `envi`: Apache's keys where they mean something for a native process; the Java ones say
     /// `<NA>` (there is no JVM), followed by our own process facts.
-    func environment() -> [(String, String)] {
+    /// Before the first sample the host name is the kernel's (gethostname, no lookup).
+    func environment(_ facts: HostFacts) -> [(String, String)] {
         let os = SystemInfo.operatingSystem()
-        let rss = (try? SystemInfo.residentMemoryBytes()) ?? 0
         return [
-            ("host.name", SystemInfo.canonicalHostName()),
+            ("host.name", facts.hostName ?? SystemInfo.hostName()),
             ("java.version", "<NA>"),
             ("java.vendor", "<NA>"),
             ("java.home", "<NA>"),
@@ -56,12 +96,12 @@ extension Server {
             ("os.name", os.name),
             ("os.arch", os.javaArchitecture),
             ("os.version", os.version),
-            ("user.name", SystemInfo.userName() ?? "<NA>"),
-            ("user.home", SystemInfo.homeDirectory() ?? "<NA>"),
+            ("user.name", facts.userName ?? "<NA>"),
+            ("user.home", facts.homeDirectory ?? "<NA>"),
             ("user.dir", (try? SystemInfo.currentDirectory()) ?? "<NA>"),
             ("os.memory.free", "<NA>"),
             ("os.memory.max", "<NA>"),
-            ("os.memory.total", "\(rss / (1024 * 1024))MB"),
+            ("os.memory.total", "\(facts.residentMemoryBytes / (1024 * 1024))MB"),
             ("process.id", String(SystemInfo.processID())),
         ]
     }

@@ -58,7 +58,7 @@ extension Server {
     /// feeds each complete frame to the replica.
     func read(_ socket: ClientSocket) {
         var turns = 0
-        while turns < 16 && !socket.closeAfterFlush {
+        while turns < config.limits.readsPerSocketPerTurnMax && !socket.closeAfterFlush {
             turns += 1
             let count: Int
             do {
@@ -97,7 +97,7 @@ extension Server {
             case .frame(let bytes):
                 replica.handle(.frame(socket.id, bytes), now: Server.clock())
             case .fourLetterWord(let word, let argument):
-                replica.handle(.fourLetterWord(socket.id, word, argument: argument, host: hostSnapshot()), now: Server.clock())
+                replica.handle(.fourLetterWord(socket.id, word, argument: argument, host: hostSnapshot(facts: hostFacts)), now: Server.clock())
             case .telnetClose:
                 drop(socket)
                 return false
@@ -132,15 +132,15 @@ extension Server {
         replica.handle(.disconnected(socket.id), now: Server.clock())
     }
 
-    /// Carries out effects until the replica has nothing more to say. Appended txns are reported
-    /// durable as one group once the turn's effects are done (there is no log yet).
+    /// Carries out the replica's `Ready` until it has nothing more to say: storage commands to
+    /// their lanes first, then sends and closes, then the sockets written to are flushed.
     func drainEffects() {
         while true {
-            replica.takeEffects(into: &effects)
-            if effects.isEmpty { return }
-            var appended: [TxnEntry] = []
+            replica.takeReady(into: &ready)
+            if ready.isEmpty { return }
+            persist(ready.persist)
             var touched: [ClientSocket] = []
-            for effect in effects {
+            for effect in ready.output {
                 switch effect {
                 case .send(let id, let bytes):
                     guard let socket = sockets[id.rawValue] else { continue }
@@ -150,24 +150,23 @@ extension Server {
                     guard let socket = sockets[id.rawValue] else { continue }
                     socket.closeAfterFlush = true
                     touched.append(socket)
-                case .appendToLog(let entry):
-                    appended.append(entry)
+                case .persist(let command):
+                    invariant(false, "storage command \(command.lane) in the output of a Ready")
                 case .log(let level, let source, let line, let message):
                     logger.log(level, message, source: source, line: line)
                 }
             }
             for socket in touched where sockets[socket.id.rawValue] != nil { write(socket) }
-            sendToLog(appended)
         }
     }
 
-    /// Read interest off while the server is over its outstanding limit or the socket's output is
-    /// over its limit; write interest on while output is queued.
+    /// Read interest off while the replica is throttled or the socket's output is over its limit;
+    /// write interest on while output is queued.
     func updateReadInterest() {
-        let overLimit = replica.outstandingRequests >= config.globalOutstandingLimit
+        let overLimit = replica.isThrottled
         if overLimit != readingPaused {
             readingPaused = overLimit
-            if overLimit { logger.debug("Throttling: \(replica.outstandingRequests) outstanding requests") }
+            if overLimit { logger.debug("Throttling: \(replica.outstandingRequests) outstanding requests, \(replica.txnsInFlight) txns in flight") }
             for socket in sockets.values { setInterest(socket) }
         }
     }
@@ -192,10 +191,11 @@ extension Server {
             drop(socket)
         }
         drainEffects()
-        storage?.stop()
-        storage = nil
-        snapshotter?.stop()
-        snapshotter = nil
+        logLane?.stop()
+        logLane = nil
+        snapshotLane?.stop()
+        snapshotLane = nil
+        hostFacts.stop()
         logger.info("shutdown of server complete")
     }
 }

@@ -1,34 +1,13 @@
-/// Durable storage in the server shell: recovery at startup, handing txns to the storage thread,
-/// turning its results into `.logSynced`/`.logFailed` inputs, scheduling snapshots (every
-/// `snapCount` txns, randomized like Apache's so the servers of an ensemble do not all snapshot at
-/// once) and autopurge.
+/// Durable storage in the server shell: recovery and the startup snapshot, handing the replica's
+/// storage commands to the thread of their lane, and its results back as `.storage` inputs. What to
+/// store and when (snapshots, rolls, purges) is the replica's `StorageSchedule`; how is the
+/// `StorageEngine`'s.
 import ZKCore
 import ZKProtocol
 import ZKDataTree
 import ZKStorage
 import ZKReplica
 import ZKPosix
-
-/// count/sum/min/max of a duration, reported by `mntr` as Apache's BASIC summaries.
-struct DurationSummary {
-    var count: Int64 = 0
-    var sum: Int64 = 0
-    var min: Int64 = 0
-    var max: Int64 = 0
-
-    mutating func add(_ ms: Int64) {
-        min = count == 0 ? ms : Swift.min(min, ms)
-        max = Swift.max(max, ms)
-        count += 1
-        sum += ms
-    }
-
-    func metrics(_ name: String) -> [(String, String)] {
-        let average = count == 0 ? "0.0" : String(Double(sum) / Double(count))
-        return [("avg_\(name)", average), ("min_\(name)", String(min)), ("max_\(name)", String(max)),
-                ("cnt_\(name)", String(count)), ("sum_\(name)", String(sum))]
-    }
-}
 
 extension Server {
     /// Loads the newest snapshot and replays the logs; a fresh directory starts empty.
@@ -52,111 +31,54 @@ extension Server {
     /// Writes a snapshot of the current tree on this thread (at startup, as Apache does, so the
     /// data directory always has one, and the logs replayed so far need not be replayed again).
     func writeSnapshotNow() throws(ServerError) {
-        let disk = PosixDisk()
+        let engine = StorageEngine(disk: PosixDisk(), layout: layout, preallocateBytes: 0, forceSync: true,
+                                   limits: config.limits, nanoseconds: monotonicNanoseconds)
+        defer { engine.close() }
         var writer = SnapshotWriter(tree: replica.tree, sessions: replica.sessionTable)
-        let name = SnapshotFormat.fileName(zxid: writer.zxid)
-        let path = layout.snapshotDirectory + "/" + name
-        let start = monotonicMilliseconds()
-        do {
-            // "tmp.snapshot.<zxid>": a name neither we nor Apache read as a snapshot while incomplete
-            // (Apache's parser would take "snapshot.<zxid>.tmp" for one).
-            let temporary = layout.snapshotDirectory + "/tmp." + name
-            let file = try disk.create(temporary)
-            defer { file.close() }
-            var offset: Int64 = 0
-            while let chunk = writer.nextChunk(nodesMax: 65536) {
-                try file.write(chunk, at: offset)
-                offset += Int64(chunk.count)
-            }
-            try file.sync()
-            try disk.rename(temporary, to: path)
-            try disk.syncDirectory(layout.snapshotDirectory)
-        } catch {
-            throw .fatal("Unable to write snapshot \(path): \(error)")
+        var results: [StorageResult] = []
+        engine.execute([.snapshotBegin(writer.zxid)], into: &results)
+        while let chunk = writer.nextChunk(nodesMax: config.limits.snapshotChunkNodesMax) {
+            engine.execute([.snapshotChunk(chunk)], into: &results)
         }
-        snapshotTimes.add(monotonicMilliseconds() - start)
-        logger.info("Snapshot \(path) written (\(writer.nodesWritten) nodes) in \(monotonicMilliseconds() - start) ms")
-    }
-
-    /// Hands the turn's txns to the storage thread, in zxid order.
-    func sendToLog(_ entries: [TxnEntry]) {
-        storage?.send(entries.map { .append($0.serialized(), Zxid($0.zxid)) })
-    }
-
-    /// Turns storage results into replica inputs, and moves an ongoing snapshot forward.
-    func handleStorageResults() {
-        guard let storage, let snapshotter else { return }
-        for result in storage.takeResults() + snapshotter.takeResults() {
+        engine.execute([.snapshotEnd], into: &results)
+        for result in results {
             switch result {
-            case .synced(let zxid, let syncMs, let txns):
-                if config.forceSync { fsyncTimes.add(syncMs) }
-                txnsSinceSnapshot += txns
-                replica.handle(.logSynced(through: zxid), now: Server.clock())
-            case .failed(let reason):
-                logger.error("Transaction log failure: \(reason)")
-                replica.handle(.logFailed(reason), now: Server.clock())
-            case .snapshotWritten(let zxid, let elapsedMs, let bytes):
-                snapshotInProgress = false
-                snapshotTimes.add(elapsedMs)
-                logger.info("Snapshot \(SnapshotFormat.fileName(zxid: zxid)) written (\(bytes) bytes) in \(elapsedMs) ms")
+            case .snapshotWritten(_, let bytes, let elapsedNanoseconds):
+                // Through the replica, so `mntr` counts it as Apache counts its startup snapshot.
+                replica.handle(.storage(result), now: Server.clock())
+                logger.info("Snapshot \(SnapshotFormat.fileName(zxid: writer.zxid)) written (\(writer.nodesWritten) nodes, \(bytes) bytes) in \(elapsedNanoseconds / 1_000_000) ms")
             case .snapshotFailed(let reason):
-                snapshotInProgress = false
-                logger.warn("Snapshot failed: \(reason)")
-            case .purged(let paths):
-                for path in paths { logger.info("Purged \(path)") }
-            case .purgeFailed(let reason):
-                logger.warn("Autopurge failed: \(reason)")
+                throw .fatal("Unable to write snapshot \(layout.snapshotDirectory)/\(SnapshotFormat.fileName(zxid: writer.zxid)): \(reason)")
+            case .snapshotChunkWritten, .durable, .logFailed, .purged, .purgeFailed, .logTruncated, .epochPersisted:
+                continue
             }
         }
-        maybeStartSnapshot()
-        continueSnapshot()
     }
 
-    /// `SyncRequestProcessor.shouldSnapshot`: after snapCount/2 + rand(snapCount/2) txns.
-    private func maybeStartSnapshot() {
-        guard let storage, let snapshotter, !snapshotInProgress, replica.logFailure == nil,
-              txnsSinceSnapshot >= snapshotThreshold else { return }
-        txnsSinceSnapshot = 0
-        snapshotThreshold = Server.randomThreshold(config.snapCount, &random)
-        snapshotInProgress = true
-        let writer = SnapshotWriter(tree: replica.tree, sessions: replica.sessionTable)
-        storage.send(.roll)
-        snapshotter.send(.snapshotBegin(writer.zxid))
-        snapshotWriter = writer
-        logger.info("Creating new log file and snapshot at zxid 0x\(writer.zxid.hex)")
-    }
-
-    /// A slice of the snapshot per loop turn, so requests keep flowing while it is written.
-    func continueSnapshot() {
-        // At most a few chunks wait for the disk: a slow disk slows the snapshot, not memory.
-        guard var writer = snapshotWriter, let snapshotter, snapshotter.queuedCommands < 4 else { return }
-        if let chunk = writer.nextChunk(nodesMax: 4096) {
-            snapshotter.send(.snapshotChunk(chunk))
-            snapshotWriter = writer
-            if writer.isFinished {
-                snapshotter.send(.snapshotEnd)
-                snapshotWriter = nil
+    /// Hands storage commands to their lanes' threads, in order within each lane.
+    func persist(_ commands: [StorageCommand]) {
+        guard !commands.isEmpty, let logLane, let snapshotLane else { return }
+        logBatch.removeAll(keepingCapacity: true)
+        snapshotBatch.removeAll(keepingCapacity: true)
+        for command in commands {
+            switch command.lane {
+            case .log: logBatch.append(command)
+            case .snapshot: snapshotBatch.append(command)
             }
-        } else {
-            snapshotWriter = nil
         }
+        logLane.send(logBatch)
+        snapshotLane.send(snapshotBatch)
     }
 
-    static func randomThreshold(_ snapCount: Int, _ random: inout SeededRandom) -> Int {
-        let half = max(1, snapCount / 2)
-        return half + Int.random(in: 0..<half, using: &random)
-    }
-
-    /// Autopurge: at startup and every `autopurge.purgeInterval` hours (0 = never), as Apache's
-    /// DatadirCleanupManager does.
-    func purgeIfDue(nowMs: Int64) {
-        let intervalMs = Int64(config.autopurgePurgeIntervalMs ?? config.autopurgePurgeIntervalHours * 3_600_000)
-        guard intervalMs > 0, nowMs >= nextPurgeMs else { return }
-        nextPurgeMs = nowMs + intervalMs
-        storage?.send(.purge(retainCount: config.autopurgeSnapRetainCount))
-    }
-
-    var storageMetrics: [(String, String)] {
-        fsyncTimes.metrics("fsynctime") + snapshotTimes.metrics("snapshottime")
+    /// Turns storage results into replica inputs.
+    func handleStorageResults() {
+        guard let logLane, let snapshotLane else { return }
+        storageResults.removeAll(keepingCapacity: true)
+        logLane.takeResults(into: &storageResults)
+        snapshotLane.takeResults(into: &storageResults)
+        for result in storageResults {
+            if case .logFailed(let reason) = result { logger.error("Transaction log failure: \(reason)") }
+            replica.handle(.storage(result), now: Server.clock())
+        }
     }
 }

@@ -1,10 +1,11 @@
 /// The production shell: one event-loop thread that owns the listening socket, the client sockets
-/// and the `Replica`. Each loop turn reads every readable socket, feeds whole frames to the replica,
-/// carries out its effects, then "syncs" the log (a no-op until durable storage exists: the txns of
-/// the turn are reported durable at once, as one group) and writes the replies.
+/// and the `Replica`; two storage threads (log lane, snapshot lane) and a host-facts sampler. Each
+/// loop turn reads every readable socket, feeds whole frames to the replica, feeds it the storage
+/// results, then carries out its `Ready`: storage commands to their lanes first, then the replies.
 ///
-/// Backpressure: above `globalOutstandingLimit` unanswered requests, or above the per-connection
-/// output limit, the shell stops reading (removes read interest) instead of queueing more.
+/// Backpressure: while the replica is throttled (`Replica.isThrottled`: too many unanswered
+/// requests or txns in flight), or above the per-connection output limit, the shell stops reading
+/// (removes read interest) instead of queueing more.
 import ZKCore
 import ZKProtocol
 import ZKDataTree
@@ -32,9 +33,9 @@ public final class Server: @unchecked Sendable {
     var sockets: [UInt64: ClientSocket] = [:]
     var connectionsPerIP: [String: Int] = [:]
     var nextConnectionID: UInt64 = 1
-    var effects: [ReplicaEffect] = []
+    var ready = Ready()
     var events: [EventLoop.Event] = []
-    var readBuffer = [UInt8](repeating: 0, count: 64 * 1024)
+    var readBuffer: [UInt8]
     var readingPaused = false
     var lastTickMs: Int64
     var stopping = false
@@ -43,18 +44,15 @@ public final class Server: @unchecked Sendable {
     let tickIntervalMs: Int64
     static let listenerToken: UInt64 = 0
     let layout: StorageLayout
-    var storage: StorageThread?
-    /// A second storage thread that only writes snapshots.
-    var snapshotter: StorageThread?
-    var snapshotWriter: SnapshotWriter?
-    var snapshotInProgress = false
-    var txnsSinceSnapshot = 0
-    var snapshotThreshold: Int
-    var random: SeededRandom
-    var nextPurgeMs: Int64 = 0
-    var fsyncTimes = DurationSummary()
-    var snapshotTimes = DurationSummary()
+    /// The log lane's thread (appends, rolls, purges) and the snapshot lane's.
+    var logLane: StorageThread?
+    var snapshotLane: StorageThread?
+    var logBatch: [StorageCommand] = []
+    var snapshotBatch: [StorageCommand] = []
+    var storageResults: [StorageResult] = []
     let startupNeedsSnapshot: Bool
+    /// Samples the host facts four-letter words report, off the loop.
+    let hostFacts: HostFactsSampler
 
     /// The port the client listener is bound to (useful with `clientPort=0`).
     public var clientPort: UInt16 { listener?.localPort ?? 0 }
@@ -75,14 +73,19 @@ public final class Server: @unchecked Sendable {
         replicaConfig.fourLetterWordWhitelist = Set(config.enabledFourLetterWords.compactMap(FourLetterWord.init(rawValue:)))
         replicaConfig.sessionIDSeedMs = wallClockMilliseconds()
         replicaConfig.containerCheckIntervalMs = Int64(config.containerCheckIntervalMs)
+        replicaConfig.snapCount = config.snapCount
+        replicaConfig.autopurgeIntervalMs = Int64(config.autopurgePurgeIntervalMs ?? config.autopurgePurgeIntervalHours * 3_600_000)
+        replicaConfig.autopurgeRetainCount = config.autopurgeSnapRetainCount
+        replicaConfig.forceSync = config.forceSync
+        replicaConfig.randomSeed = UInt64(bitPattern: wallClockMilliseconds())
         layout = StorageLayout(dataDir: config.dataDir, dataLogDir: config.dataLogDir)
         let database = try Server.recover(config, layout: layout, logger: logger)
         startupNeedsSnapshot = database.snapshotZxid == nil || database.replayedTxns > 0
         replica = Replica(config: replicaConfig, tree: database.tree, sessions: database.sessions, now: Server.clock())
-        random = SeededRandom(seed: UInt64(bitPattern: wallClockMilliseconds()))
-        snapshotThreshold = Server.randomThreshold(config.snapCount, &random)
         tickIntervalMs = Int64(max(10, min(config.tickTimeMs / 2, config.containerCheckIntervalMs)))
         lastTickMs = monotonicMilliseconds()
+        hostFacts = try Server.makeHostFactsSampler(config: config)
+        readBuffer = [UInt8](repeating: 0, count: config.limits.readBufferBytes)
         do {
             loop = try EventLoop()
         } catch {
@@ -114,24 +117,25 @@ public final class Server: @unchecked Sendable {
         // Like Apache, start from a fresh snapshot, so the data directory always has one and the
         // txns just replayed need not be replayed again; unless the newest snapshot is already that.
         if startupNeedsSnapshot { try writeSnapshotNow() }
-        let storage = try StorageThread(layout: layout, preallocateBytes: Int64(config.preAllocSizeKiB) * 1024,
-                                        forceSync: config.forceSync, loopWaker: loop.waker)
-        try storage.start()
-        let snapshotter = try StorageThread(layout: layout, preallocateBytes: Int64(config.preAllocSizeKiB) * 1024,
-                                            forceSync: config.forceSync, loopWaker: loop.waker)
-        try snapshotter.start()
-        self.snapshotter = snapshotter
-        self.storage = storage
-        purgeIfDue(nowMs: monotonicMilliseconds())
+        let preallocateBytes = Int64(config.preAllocSizeKiB) * 1024
+        let logLane = try StorageThread(name: "SyncThread", layout: layout, preallocateBytes: preallocateBytes,
+                                        forceSync: config.forceSync, limits: config.limits, loopWaker: loop.waker)
+        try logLane.start()
+        self.logLane = logLane
+        let snapshotLane = try StorageThread(name: "SnapThread", layout: layout, preallocateBytes: preallocateBytes,
+                                             forceSync: config.forceSync, limits: config.limits, loopWaker: loop.waker)
+        try snapshotLane.start()
+        self.snapshotLane = snapshotLane
         let host = config.clientPortAddress ?? "0.0.0.0"
         do {
-            let listener = try TCPListener(host: host, port: UInt16(config.clientPort), backlog: 128)
+            let listener = try TCPListener(host: host, port: UInt16(config.clientPort), backlog: Int32(config.limits.listenBacklog))
             self.listener = listener
             try loop.register(listener.fd, interest: .read, token: Server.listenerToken)
             try loop.watchSignals([Signals.terminate, Signals.interrupt])
         } catch {
             throw .fatal("Failed to bind to \(host):\(config.clientPort): \(error)")
         }
+        try hostFacts.start()
         logger.info("binding to port \(listener!.localAddress.javaDescription)")
         logger.info("Started server, serving standalone on client port \(clientPort), dataDir \(config.dataDir), tickTime \(config.tickTimeMs)")
     }
@@ -146,8 +150,7 @@ public final class Server: @unchecked Sendable {
     public func run() throws(ServerError) {
         while !stopping {
             let nowMs = monotonicMilliseconds()
-            // A snapshot in progress advances every turn, so do not sleep while it is.
-            let timeout = snapshotWriter != nil ? 1 : Int32(max(0, min(tickIntervalMs, lastTickMs + tickIntervalMs - nowMs)))
+            let timeout = Int32(max(0, min(tickIntervalMs, lastTickMs + tickIntervalMs - nowMs)))
             do {
                 try loop.wait(timeoutMs: timeout, into: &events)
             } catch {
@@ -159,7 +162,6 @@ public final class Server: @unchecked Sendable {
             if monotonicMilliseconds() - lastTickMs >= tickIntervalMs {
                 lastTickMs = monotonicMilliseconds()
                 replica.handle(.tick, now: Server.clock())
-                purgeIfDue(nowMs: lastTickMs)
                 if acceptsPaused, let listener {
                     acceptsPaused = false
                     try? loop.modify(listener.fd, interest: .read, token: Server.listenerToken)

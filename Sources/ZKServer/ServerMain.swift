@@ -1,6 +1,7 @@
 /// `zk-server [zoo.cfg]`: loads the configuration (embedded defaults without an argument), starts
 /// the server and runs it until SIGTERM/SIGINT. Exit status: 0 after a clean shutdown, 2 for an
-/// invalid configuration, 1 for a fatal runtime condition (port in use, unusable data directory).
+/// invalid configuration (including an ensemble, until Zab exists), 1 for a fatal runtime condition
+/// (port in use, unusable data directory).
 import ZKCore
 import ZKPosix
 
@@ -32,8 +33,10 @@ public enum ServerMain {
                             sink: { line in try? standardOutput.write(Array((line + "\n").utf8)) })
         for warning in parsed.warnings { logger.warn(warning) }
         for notice in parsed.notices { logger.info(notice) }
-        if !parsed.config.isStandalone {
-            logger.warn("server.N lines found, but ensembles are not supported yet: running standalone")
+        if let refusal = ensembleRefusal(parsed.config, source: arguments.first ?? "embedded defaults") {
+            logger.error(refusal)
+            printError(refusal)
+            return 2
         }
         do {
             let server = try Server(config: parsed.config, logger: logger)
@@ -45,6 +48,15 @@ public enum ServerMain {
             printError(error.description)
             return 1
         }
+    }
+
+    /// Servers configured as an ensemble must not each run standalone: three independent writable
+    /// trees that clients take for one is worse than no server. Until the Zab ensemble code exists,
+    /// such a configuration is refused.
+    static func ensembleRefusal(_ config: ServerConfig, source: String) -> String? {
+        guard !config.isStandalone else { return nil }
+        let ids = config.servers.map { "server.\($0.id.rawValue)" }.joined(separator: ", ")
+        return "\(source): \(ids) configure an ensemble, which this build cannot run yet (no Zab); refusing to start rather than serve a standalone tree the other servers do not share. Remove the server.N lines to run standalone."
     }
 
     static func loadConfig(path: String?) -> Result<ParsedConfig, ConfigErrors> {

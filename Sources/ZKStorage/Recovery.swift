@@ -154,11 +154,10 @@ public enum Recovery {
         changes.removeAll(keepingCapacity: true)
         _ = database.tree.apply(entry, changes: &changes)
         database.replayedTxns += 1
-        let session = SessionID(entry.header.clientId)
-        switch entry.txn {
-        case .createSession(let timeoutMs): database.sessions[session] = timeoutMs
-        case .closeSession: database.sessions[session] = nil
-        default: break
+        switch entry.sessionChange {
+        case .created(let session, let timeoutMs): database.sessions[session] = timeoutMs
+        case .closed(let session): database.sessions[session] = nil
+        case nil: break
         }
     }
 

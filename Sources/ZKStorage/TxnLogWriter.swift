@@ -25,8 +25,8 @@ public final class TxnLogWriter {
     private var allocated: Int64 = 0
     /// How far zeros were actually written (see `zeroAhead`).
     private var zeroedThrough: Int64 = 0
-    /// Zeros written ahead of the write position, in steps of this size.
-    private static let zeroStepBytes: Int64 = 1 << 20
+    /// Zeros written ahead of the write position, in steps of this size (`Limits.logZeroStepBytes`).
+    private let zeroStepBytes: Int64
     private var pending = JuteWriter(capacity: 64 * 1024)
     private var pendingLastZxid: Zxid?
     public private(set) var lastCommittedZxid: Zxid?
@@ -36,8 +36,9 @@ public final class TxnLogWriter {
     /// Durations are measured by the shell; these count work done.
     public private(set) var syncCount = 0
 
-    public init(disk: Disk, directory: String, preallocateBytes: Int64, forceSync: Bool) {
+    public init(disk: Disk, directory: String, preallocateBytes: Int64, forceSync: Bool, zeroStepBytes: Int = 1 << 20) {
         self.disk = disk
+        self.zeroStepBytes = Int64(max(4096, zeroStepBytes))
         self.directory = directory
         self.preallocateBytes = max(4096, preallocateBytes)
         self.forceSync = forceSync
@@ -88,6 +89,18 @@ public final class TxnLogWriter {
         currentFileBytes = 0
     }
 
+    /// After the log was cut back to `zxid` (Zab's TRUNC): the next txn starts a new file and may
+    /// follow `zxid`.
+    public func rewind(to zxid: Zxid) throws(DiskError) {
+        if let failure { throw failure }
+        invariant(pendingLastZxid == nil, "rewound with uncommitted appends")
+        file?.close()
+        file = nil
+        fileName = nil
+        currentFileBytes = 0
+        lastCommittedZxid = zxid
+    }
+
     public func close() {
         file?.close()
         file = nil
@@ -95,7 +108,15 @@ public final class TxnLogWriter {
 
     private func open(firstZxid: Zxid) throws(DiskError) {
         let name = TxnLogFormat.fileName(firstZxid: firstZxid)
-        let created = try disk.create(directory + "/" + name)
+        let created: DiskFile
+        do {
+            created = try disk.create(directory + "/" + name)
+        } catch {
+            // A log file that could not be created (EMFILE, ENOSPC) breaks the writer like any other
+            // failure: carrying on would start the next file after a gap of lost txns.
+            failure = error
+            throw error
+        }
         do {
             try created.write(TxnLogFormat.fileHeader(), at: 0)
             try disk.syncDirectory(directory)
@@ -126,11 +147,11 @@ public final class TxnLogWriter {
     /// must journal that allocation. Blocks zeroed ahead of time make group-commit syncs pure data
     /// writes, which measured about twice as fast here. Small steps keep any single sync short.
     private func zeroAhead(_ file: DiskFile, through end: Int64) throws(DiskError) {
-        let target = min(allocated, end + TxnLogWriter.zeroStepBytes / 4)
+        let target = min(allocated, end + zeroStepBytes / 4)
         guard target > zeroedThrough else { return }
-        let zeros = [UInt8](repeating: 0, count: Int(TxnLogWriter.zeroStepBytes))
+        let zeros = [UInt8](repeating: 0, count: Int(zeroStepBytes))
         while zeroedThrough < target {
-            let count = Int(min(TxnLogWriter.zeroStepBytes, allocated - zeroedThrough))
+            let count = Int(min(zeroStepBytes, allocated - zeroedThrough))
             try file.write(count == zeros.count ? zeros : Array(zeros[0..<count]), at: zeroedThrough)
             zeroedThrough += Int64(count)
         }

@@ -65,7 +65,7 @@ final class Harness {
     private var nextXid: [ConnectionID: Int32] = [:]
     private var handshaken: Set<ConnectionID> = []
     private var textConnections: Set<ConnectionID> = []
-    /// Every appendToLog entry, in order.
+    /// Every txn the replica asked to append, in order.
     private(set) var logEntries: [TxnEntry] = []
     private(set) var syncedThrough: Int64 = 0
     /// Every effect but log lines, in order.
@@ -85,9 +85,10 @@ final class Harness {
         for effect in replica.takeEffects() {
             switch effect {
             case .log: continue
-            case .appendToLog(let entry):
+            case .persist(.append(let entry)):
                 if let last = logEntries.last { #expect(entry.zxid == last.zxid + 1, "zxids are proposed in order") }
                 logEntries.append(entry)
+            case .persist: continue
             case .send(let c, let bytes): receive(bytes, on: c)
             case .close(let c): inbox[c, default: []].append(.close)
             }

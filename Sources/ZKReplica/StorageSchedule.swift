@@ -1,0 +1,129 @@
+/// The storage policy above the disk, decided in the core so a simulator exercises it: when to
+/// snapshot (`SyncRequestProcessor.shouldSnapshot`: after snapCount/2 + rand(snapCount/2) txns, so
+/// the servers of an ensemble do not all snapshot at once), streaming the snapshot in chunks with
+/// backpressure (at most `Limits.snapshotChunksInFlightMax` chunks waiting for the disk, so a slow
+/// disk slows the snapshot, not memory), rolling the log with it, autopurge timing, and the fsync
+/// and snapshot durations `mntr` reports.
+import ZKCore
+import ZKStorage
+import ZKDataTree
+
+/// count/sum/min/max of a duration, reported by `mntr` as Apache's BASIC summaries.
+struct DurationSummary {
+    var count: Int64 = 0
+    var sum: Int64 = 0
+    var min: Int64 = 0
+    var max: Int64 = 0
+
+    mutating func add(_ ms: Int64) {
+        min = count == 0 ? ms : Swift.min(min, ms)
+        max = Swift.max(max, ms)
+        count += 1
+        sum += ms
+    }
+
+    func metrics(_ name: String) -> [(String, String)] {
+        let average = count == 0 ? "0.0" : String(Double(sum) / Double(count))
+        return [("avg_\(name)", average), ("min_\(name)", String(min)), ("max_\(name)", String(max)),
+                ("cnt_\(name)", String(count)), ("sum_\(name)", String(sum))]
+    }
+}
+
+struct StorageSchedule {
+    private let snapCount: Int
+    private let purgeIntervalMs: Int64
+    private let retainCount: Int
+    private let forceSync: Bool
+    private let limits: Limits
+    private var random: SeededRandom
+    private var txnsSinceSnapshot = 0
+    private var threshold: Int
+    /// The snapshot being streamed, and how many of its chunks the disk has not written yet.
+    private var writer: SnapshotWriter?
+    private var chunksInFlight = 0
+    /// From `snapshotBegin` until `snapshotWritten`/`snapshotFailed`.
+    private(set) var snapshotInProgress = false
+    private var nextPurgeMs: Int64
+    private(set) var fsyncTimes = DurationSummary()
+    private(set) var snapshotTimes = DurationSummary()
+
+    init(config: ReplicaConfig, nowMs: Int64) {
+        snapCount = config.snapCount
+        purgeIntervalMs = config.autopurgeIntervalMs
+        retainCount = config.autopurgeRetainCount
+        forceSync = config.forceSync
+        limits = config.limits
+        random = SeededRandom(seed: config.randomSeed)
+        threshold = StorageSchedule.randomThreshold(config.snapCount, &random)
+        // Autopurge runs at the first tick, then every interval (Apache's DatadirCleanupManager).
+        nextPurgeMs = nowMs
+    }
+
+    static func randomThreshold(_ snapCount: Int, _ random: inout SeededRandom) -> Int {
+        let half = max(1, snapCount / 2)
+        return half + Int.random(in: 0..<half, using: &random)
+    }
+
+    /// A group commit finished: counts its txns toward the next snapshot.
+    mutating func logged(txns: Int, syncNanoseconds: Int64) {
+        if forceSync && txns > 0 { fsyncTimes.add(syncNanoseconds / 1_000_000) }
+        txnsSinceSnapshot += txns
+    }
+
+    /// Starts a snapshot of `tree` when enough txns were logged since the last one: the log rolls
+    /// in the same step, so the snapshot's zxid lies between the txns the old and new logs hold.
+    mutating func maybeStartSnapshot(tree: DataTree, sessions: [(SessionID, Int32)], _ persist: inout [StorageCommand]) -> Zxid? {
+        guard !snapshotInProgress, txnsSinceSnapshot >= threshold else { return nil }
+        txnsSinceSnapshot = 0
+        threshold = StorageSchedule.randomThreshold(snapCount, &random)
+        let started = SnapshotWriter(tree: tree, sessions: sessions)
+        writer = started
+        snapshotInProgress = true
+        chunksInFlight = 0
+        persist.append(.roll)
+        persist.append(.snapshotBegin(started.zxid))
+        streamSnapshot(&persist)
+        return started.zxid
+    }
+
+    /// Sends chunks until `snapshotChunksInFlightMax` wait for the disk, then `.snapshotEnd` once
+    /// the writer is done. Chunks are taken from the live tree: the snapshot is fuzzy, as Apache's,
+    /// and replaying the log from its zxid makes it exact.
+    mutating func streamSnapshot(_ persist: inout [StorageCommand]) {
+        while var current = writer, chunksInFlight < limits.snapshotChunksInFlightMax {
+            guard let chunk = current.nextChunk(nodesMax: limits.snapshotChunkNodesMax) else {
+                writer = nil
+                persist.append(.snapshotEnd)
+                return
+            }
+            persist.append(.snapshotChunk(chunk))
+            chunksInFlight += 1
+            writer = current
+            if current.isFinished {
+                writer = nil
+                persist.append(.snapshotEnd)
+                return
+            }
+        }
+    }
+
+    mutating func chunkWritten(_ persist: inout [StorageCommand]) {
+        invariant(chunksInFlight > 0, "a snapshot chunk written that was never sent")
+        chunksInFlight -= 1
+        streamSnapshot(&persist)
+    }
+
+    mutating func snapshotFinished(elapsedNanoseconds: Int64?) {
+        snapshotInProgress = false
+        if let elapsedNanoseconds { snapshotTimes.add(elapsedNanoseconds / 1_000_000) }
+    }
+
+    /// Whether autopurge is due at `nowMs`; if so the next one is scheduled.
+    mutating func purgeIfDue(nowMs: Int64, _ persist: inout [StorageCommand]) {
+        guard purgeIntervalMs > 0, nowMs >= nextPurgeMs else { return }
+        nextPurgeMs = nowMs + purgeIntervalMs
+        persist.append(.purge(retainCount: retainCount))
+    }
+
+    var metrics: [(String, String)] { fsyncTimes.metrics("fsynctime") + snapshotTimes.metrics("snapshottime") }
+}

@@ -1,0 +1,59 @@
+/// Reading the logged history back, and cutting it short: what a Zab leader needs to DIFF a
+/// learner (`FileTxnLog.read(zxid)`), and what a learner does on TRUNC (`FileTxnLog.truncate`).
+import ZKCore
+import ZKProtocol
+
+public enum TxnLogHistory {
+    /// The logged txns after `zxid`, oldest first, at most `countMax` of them. Reading stops at a
+    /// damaged record (what follows it was never durable).
+    public static func txns(after zxid: Zxid, countMax: Int, disk: Disk, layout: StorageLayout) throws(RecoveryError) -> [TxnLogFormat.Record] {
+        var found: [TxnLogFormat.Record] = []
+        let logs = try Recovery.sortedFiles(disk, layout.logDirectory, prefix: "log")
+        for (_, name) in Recovery.logsNeeded(logs, after: zxid) {
+            let parsed = try parse(layout.logDirectory + "/" + name, disk)
+            for record in parsed.records where record.zxid > zxid {
+                invariant(found.last.map { $0.zxid < record.zxid } ?? true, "log records out of order in \(name)")
+                found.append(record)
+                if found.count == countMax { return found }
+            }
+            if parsed.problem != nil { break }
+        }
+        return found
+    }
+
+    /// Drops every txn after `zxid`: later files are removed, the file holding `zxid` is cut right
+    /// after its record. The caller rolls the writer first, so the next txn starts a new file.
+    public static func truncate(after zxid: Zxid, disk: Disk, layout: StorageLayout) throws(DiskError) {
+        let logs: [(Zxid, String)]
+        do { logs = try Recovery.sortedFiles(disk, layout.logDirectory, prefix: "log") } catch {
+            throw DiskError(.other, error.description)
+        }
+        for (first, name) in logs.reversed() {
+            let path = layout.logDirectory + "/" + name
+            if first > zxid {
+                try disk.remove(path)
+                continue
+            }
+            let parsed: TxnLogFormat.ParsedLog
+            do { parsed = try parse(path, disk) } catch { throw DiskError(.other, error.description) }
+            let end = parsed.records.last(where: { $0.zxid <= zxid })?.endOffset ?? TxnLogFormat.headerBytes
+            let file = try disk.openForWriting(path)
+            defer { file.close() }
+            try file.truncate(to: Int64(min(end, max(parsed.validEnd, TxnLogFormat.headerBytes))))
+            try file.sync()
+            break
+        }
+        try disk.syncDirectory(layout.logDirectory)
+    }
+
+    private static func parse(_ path: String, _ disk: Disk) throws(RecoveryError) -> TxnLogFormat.ParsedLog {
+        do {
+            let size = Int(try disk.size(path))
+            return try TxnLogFormat.parse(fileSize: size) { (offset, count) throws(DiskError) in
+                try disk.read(path, at: offset, count: count)
+            }
+        } catch {
+            throw RecoveryError("cannot read \(path): \(error)")
+        }
+    }
+}
