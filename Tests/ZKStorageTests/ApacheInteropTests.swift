@@ -3,6 +3,7 @@ import Testing
 @testable import ZKProtocol
 @testable import ZKDataTree
 @testable import ZKStorage
+import ZKSimulation
 
 private let sessionAA: Int64 = 0x1_0000_2FD3_FE0000  // kazoo client A, alive when the server was killed
 private let open = ACL.openACLUnsafe

@@ -1,5 +1,6 @@
 import Testing
 @testable import ZKStorage
+import ZKSimulation
 
 /// The test disk itself: the storage tests are only as good as its fault model.
 @Suite struct MemoryDiskTests {

@@ -1,6 +1,7 @@
 import Testing
 @testable import ZKCore
 @testable import ZKStorage
+import ZKSimulation
 
 @Suite struct PurgeTests {
     // Snapshots at 0x10, 0x20, 0x30, 0x40; logs starting at 0x1, 0x8, 0xf, 0x19, 0x28, 0x41.

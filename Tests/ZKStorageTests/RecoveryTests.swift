@@ -3,6 +3,7 @@ import Testing
 @testable import ZKProtocol
 @testable import ZKDataTree
 @testable import ZKStorage
+import ZKSimulation
 
 let layout = StorageLayout(dataDir: "/data", dataLogDir: "/logs")
 let snapDir = "/data/version-2"

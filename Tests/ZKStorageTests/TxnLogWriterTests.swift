@@ -3,6 +3,7 @@ import Testing
 @testable import ZKProtocol
 @testable import ZKDataTree
 @testable import ZKStorage
+import ZKSimulation
 
 /// Serialized entries with zxids 1...count (creates of /w0, /w1, ...), with their zxids.
 private func entries(_ count: Int, dataBytes: Int = 20) -> [(bytes: [UInt8], zxid: Zxid)] {

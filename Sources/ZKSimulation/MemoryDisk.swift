@@ -1,4 +1,4 @@
-/// An in-memory `Disk` for the storage tests, with the faults a real disk has:
+/// An in-memory `Disk` for the storage tests and the simulator, with the faults a real disk has:
 ///
 /// - **Lost unsynced data.** Every file keeps its current content and the content its last `sync()` made
 ///   durable; `crash()` drops everything not synced. Directory entries (creations, renames, removals) are
@@ -8,16 +8,22 @@
 ///   nothing is written (`.atomic`) or the bytes that fit are written first (`.partial`), like a short
 ///   `pwrite` followed by ENOSPC.
 ///
+/// - **Torn tails.** `crash(tearing:)` keeps, of each file's unsynced bytes, a random prefix from the
+///   first byte that differs from its synced content: a power loss mid-write.
+/// - **A disk that lies.** With `syncsAreLost` set, `sync()` succeeds and persists nothing (a skipped
+///   or misplaced fdatasync, a volatile write cache): the simulator must then find lost writes.
+///
 /// Space used is the written bytes: growing a file with `truncate` is metadata (a sparse hole of zeros) and
 /// costs nothing, as Apache's preallocation relies on.
-@testable import ZKStorage
+import ZKCore
+import ZKStorage
 
-final class MemoryDisk: Disk {
-    enum Operation: Hashable, Sendable { case write, sync, truncate, create, rename, remove, syncDirectory, read }
-    enum FullDiskMode: Sendable { case atomic, partial }
+public final class MemoryDisk: Disk {
+    public enum Operation: Hashable, Sendable { case write, sync, truncate, create, rename, remove, syncDirectory, read }
+    public enum FullDiskMode: Sendable { case atomic, partial }
 
     /// One file's bytes, shared by every name and handle that refers to it (an inode).
-    final class Inode {
+    public final class Inode {
         var current: [UInt8] = []
         /// What survives a crash.
         var synced: [UInt8] = []
@@ -28,37 +34,38 @@ final class MemoryDisk: Disk {
     }
 
     /// Directories and, per directory, file name → inode.
-    private(set) var directories: [String: [String: Inode]] = [:]
+    public private(set) var directories: [String: [String: Inode]] = [:]
     /// The entries that survive a crash (as of each directory's last `syncDirectory`).
     private var durableDirectories: [String: [String: Inode]] = [:]
-    var directoryEntriesAreDurable = false
+    public var directoryEntriesAreDurable = false
+    public var syncsAreLost = false
 
-    var capacityBytes: Int?
-    var fullDiskMode: FullDiskMode = .atomic
+    public var capacityBytes: Int?
+    public var fullDiskMode: FullDiskMode = .atomic
     private var faults: [(operation: Operation, kind: DiskError.Kind, path: String?)] = []
     /// Handles from before the last crash are dead.
-    private(set) var generation = 0
+    public private(set) var generation = 0
 
     // Counters.
-    private(set) var syncCount = 0
-    private(set) var directorySyncCount = 0
-    private(set) var writeCount = 0
-    private(set) var truncateCount = 0
-    private(set) var operations: [(Operation, String)] = []
+    public private(set) var syncCount = 0
+    public private(set) var directorySyncCount = 0
+    public private(set) var writeCount = 0
+    public private(set) var truncateCount = 0
+    public private(set) var operations: [(Operation, String)] = []
 
-    init(directories names: [String] = []) {
+    public init(directories names: [String] = []) {
         for name in names { makeDirectory(name) }
     }
 
     // MARK: Test controls
 
-    func makeDirectory(_ path: String) {
+    public func makeDirectory(_ path: String) {
         if directories[path] == nil { directories[path] = [:] }
         if durableDirectories[path] == nil { durableDirectories[path] = [:] }
     }
 
     /// Puts a durable file (already synced, directory entry durable).
-    func put(_ path: String, _ bytes: [UInt8]) {
+    public func put(_ path: String, _ bytes: [UInt8]) {
         let (dir, name) = split(path)
         makeDirectory(dir)
         let inode = Inode(bytes: bytes)
@@ -67,22 +74,22 @@ final class MemoryDisk: Disk {
     }
 
     /// The current bytes of a file (nil if it does not exist).
-    func contents(_ path: String) -> [UInt8]? {
+    public func contents(_ path: String) -> [UInt8]? {
         let (dir, name) = split(path)
         return directories[dir]?[name]?.current
     }
 
     /// The bytes of a file that would survive a crash now.
-    func durableContents(_ path: String) -> [UInt8]? {
+    public func durableContents(_ path: String) -> [UInt8]? {
         let (dir, name) = split(path)
         guard let inode = directoryEntriesAreDurable ? directories[dir]?[name] : durableDirectories[dir]?[name] else { return nil }
         return inode.synced
     }
 
-    func exists(_ path: String) -> Bool { contents(path) != nil }
+    public func exists(_ path: String) -> Bool { contents(path) != nil }
 
     /// Changes bytes of a file in place (durably), e.g. to corrupt it.
-    func modify(_ path: String, _ change: (inout [UInt8]) -> Void) {
+    public func modify(_ path: String, _ change: (inout [UInt8]) -> Void) {
         let (dir, name) = split(path)
         guard let inode = directories[dir]?[name] else { preconditionFailure("no file \(path)") }
         change(&inode.current)
@@ -92,27 +99,48 @@ final class MemoryDisk: Disk {
 
     /// The next `operation` (on a path containing `pathContaining`, if given) throws `kind`. Queued: several
     /// calls fail several operations, in order.
-    func failNext(_ operation: Operation, _ kind: DiskError.Kind, pathContaining: String? = nil) {
+    public func failNext(_ operation: Operation, _ kind: DiskError.Kind, pathContaining: String? = nil) {
         faults.append((operation, kind, pathContaining))
     }
 
-    var pendingFaults: Int { faults.count }
+    public var pendingFaults: Int { faults.count }
 
     /// Power loss: unsynced bytes and unsynced directory entries are gone; open handles become invalid.
-    func crash() {
+    public func crash() {
+        var keepNothing = SeededRandom(seed: 0)
+        crash(tearing: &keepNothing, tornTails: false)
+    }
+
+    /// Power loss that may also keep a random prefix of each file's unsynced bytes (a torn tail).
+    public func crash<R: RandomNumberGenerator>(tearing random: inout R, tornTails: Bool = true) {
         generation += 1
         if !directoryEntriesAreDurable {
             directories = durableDirectories
         }
-        for (_, entries) in directories {
-            for (_, inode) in entries {
-                inode.current = inode.synced
+        var seen = Set<ObjectIdentifier>()
+        for name in directories.keys.sorted() {
+            for file in directories[name]!.keys.sorted() {
+                let inode = directories[name]![file]!
+                guard seen.insert(ObjectIdentifier(inode)).inserted else { continue }
+                inode.current = tornTails ? MemoryDisk.torn(inode, &random) : inode.synced
                 inode.allocated = min(inode.allocated, inode.current.count)
             }
         }
     }
 
-    var usedBytes: Int {
+    /// The synced bytes with a random prefix of the unsynced change written over them.
+    private static func torn<R: RandomNumberGenerator>(_ inode: Inode, _ random: inout R) -> [UInt8] {
+        let current = inode.current, synced = inode.synced
+        var first = 0
+        while first < current.count && first < synced.count && current[first] == synced[first] { first += 1 }
+        guard first < current.count else { return synced }
+        let cut = Int.random(in: first...current.count, using: &random)
+        var result = Array(current[0..<cut])
+        if synced.count > cut { result += synced[cut...] }
+        return result
+    }
+
+    public var usedBytes: Int {
         var seen = Set<ObjectIdentifier>()
         var total = 0
         for (_, entries) in directories {
@@ -123,26 +151,26 @@ final class MemoryDisk: Disk {
 
     // MARK: Disk
 
-    func list(_ directory: String) throws(DiskError) -> [String] {
+    public func list(_ directory: String) throws(DiskError) -> [String] {
         guard let entries = directories[directory] else { throw DiskError(.notFound, "\(directory): no such directory") }
         return entries.keys.sorted()
     }
 
-    func read(_ path: String) throws(DiskError) -> [UInt8] {
+    public func read(_ path: String) throws(DiskError) -> [UInt8] {
         try fault(.read, path)
         return try inode(path).current
     }
 
-    func read(_ path: String, at offset: Int, count: Int) throws(DiskError) -> [UInt8] {
+    public func read(_ path: String, at offset: Int, count: Int) throws(DiskError) -> [UInt8] {
         try fault(.read, path)
         let bytes = try inode(path).current
         guard offset < bytes.count else { return [] }
         return Array(bytes[offset..<min(bytes.count, offset + count)])
     }
 
-    func size(_ path: String) throws(DiskError) -> Int64 { Int64(try inode(path).current.count) }
+    public func size(_ path: String) throws(DiskError) -> Int64 { Int64(try inode(path).current.count) }
 
-    func create(_ path: String) throws(DiskError) -> DiskFile {
+    public func create(_ path: String) throws(DiskError) -> DiskFile {
         try fault(.create, path)
         let (dir, name) = split(path)
         guard directories[dir] != nil else { throw DiskError(.notFound, "\(dir): no such directory") }
@@ -158,11 +186,11 @@ final class MemoryDisk: Disk {
         return MemoryFile(disk: self, inode: inode, path: path)
     }
 
-    func openForWriting(_ path: String) throws(DiskError) -> DiskFile {
+    public func openForWriting(_ path: String) throws(DiskError) -> DiskFile {
         MemoryFile(disk: self, inode: try inode(path), path: path)
     }
 
-    func rename(_ from: String, to: String) throws(DiskError) {
+    public func rename(_ from: String, to: String) throws(DiskError) {
         try fault(.rename, from)
         let (fromDir, fromName) = split(from)
         let (toDir, toName) = split(to)
@@ -172,14 +200,14 @@ final class MemoryDisk: Disk {
         directories[toDir]![toName] = inode
     }
 
-    func remove(_ path: String) throws(DiskError) {
+    public func remove(_ path: String) throws(DiskError) {
         try fault(.remove, path)
         let (dir, name) = split(path)
         guard directories[dir]?[name] != nil else { throw DiskError(.notFound, "\(path): no such file") }
         directories[dir]![name] = nil
     }
 
-    func syncDirectory(_ path: String) throws(DiskError) {
+    public func syncDirectory(_ path: String) throws(DiskError) {
         try fault(.syncDirectory, path)
         guard let entries = directories[path] else { throw DiskError(.notFound, "\(path): no such directory") }
         durableDirectories[path] = entries
@@ -229,7 +257,7 @@ final class MemoryDisk: Disk {
     fileprivate func sync(_ inode: Inode, path: String) throws(DiskError) {
         try fault(.sync, path)
         syncCount += 1
-        inode.synced = inode.current
+        if !syncsAreLost { inode.synced = inode.current }
     }
 
     private func fault(_ operation: Operation, _ path: String) throws(DiskError) {
@@ -251,12 +279,12 @@ final class MemoryDisk: Disk {
     }
 }
 
-final class MemoryFile: DiskFile {
+public final class MemoryFile: DiskFile {
     private let disk: MemoryDisk
     private let inode: MemoryDisk.Inode
     private let path: String
     private let generation: Int
-    private(set) var isClosed = false
+    public private(set) var isClosed = false
 
     init(disk: MemoryDisk, inode: MemoryDisk.Inode, path: String) {
         self.disk = disk
@@ -270,20 +298,20 @@ final class MemoryFile: DiskFile {
         if generation != disk.generation { throw DiskError(.io, "\(path): handle from before a crash") }
     }
 
-    func write(_ bytes: [UInt8], at offset: Int64) throws(DiskError) {
+    public func write(_ bytes: [UInt8], at offset: Int64) throws(DiskError) {
         try check()
         try disk.write(inode, bytes, at: Int(offset), path: path)
     }
 
-    func truncate(to size: Int64) throws(DiskError) {
+    public func truncate(to size: Int64) throws(DiskError) {
         try check()
         try disk.truncate(inode, to: Int(size), path: path)
     }
 
-    func sync() throws(DiskError) {
+    public func sync() throws(DiskError) {
         try check()
         try disk.sync(inode, path: path)
     }
 
-    func close() { isClosed = true }
+    public func close() { isClosed = true }
 }
