@@ -34,25 +34,13 @@ extension Server {
         let engine = StorageEngine(disk: PosixDisk(), layout: layout, preallocateBytes: 0, forceSync: true,
                                    limits: config.limits, nanoseconds: monotonicNanoseconds)
         defer { engine.close() }
-        var writer = SnapshotWriter(tree: replica.tree, sessions: replica.sessionTable)
-        var results: [StorageResult] = []
-        engine.execute([.snapshotBegin(writer.zxid)], into: &results)
-        while let chunk = writer.nextChunk(nodesMax: config.limits.snapshotChunkNodesMax) {
-            engine.execute([.snapshotChunk(chunk)], into: &results)
+        let zxid = replica.lastProcessedZxid
+        let result = engine.writeSnapshot(of: replica.tree, sessions: replica.sessionTable)
+        guard case .snapshotWritten = result else {
+            throw .fatal("Unable to write snapshot \(layout.snapshotDirectory)/\(SnapshotFormat.fileName(zxid: zxid)): \(result)")
         }
-        engine.execute([.snapshotEnd], into: &results)
-        for result in results {
-            switch result {
-            case .snapshotWritten(_, let bytes, let elapsedNanoseconds):
-                // Through the replica, so `mntr` counts it as Apache counts its startup snapshot.
-                replica.handle(.storage(result), now: Server.clock())
-                logger.info("Snapshot \(SnapshotFormat.fileName(zxid: writer.zxid)) written (\(writer.nodesWritten) nodes, \(bytes) bytes) in \(elapsedNanoseconds / 1_000_000) ms")
-            case .snapshotFailed(let reason):
-                throw .fatal("Unable to write snapshot \(layout.snapshotDirectory)/\(SnapshotFormat.fileName(zxid: writer.zxid)): \(reason)")
-            case .snapshotChunkWritten, .durable, .logFailed, .purged, .purgeFailed, .logTruncated, .epochPersisted:
-                continue
-            }
-        }
+        // Through the replica (which logs it), so `mntr` counts it as Apache counts its startup snapshot.
+        replica.handle(.storage(result), now: Server.clock())
     }
 
     /// Hands storage commands to their lanes' threads, in order within each lane.

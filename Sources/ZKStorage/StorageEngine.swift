@@ -15,6 +15,7 @@
 ///   file is synced and renamed into place (Apache's AtomicFileOutputStream).
 import ZKCore
 import ZKProtocol
+import ZKDataTree
 
 public final class StorageEngine {
     private let disk: Disk
@@ -68,6 +69,20 @@ public final class StorageEngine {
             }
         }
         commitAppends(&appended, &results)
+    }
+
+    /// Writes a whole snapshot of `tree` now, on the caller's thread: the startup snapshot (Apache
+    /// writes one before serving, so the data directory always has one and the txns just replayed
+    /// need not be replayed again). Returns `.snapshotWritten` or `.snapshotFailed`.
+    public func writeSnapshot(of tree: DataTree, sessions: [(SessionID, Int32)]) -> StorageResult {
+        var writer = SnapshotWriter(tree: tree, sessions: sessions)
+        var results: [StorageResult] = []
+        beginSnapshot(writer.zxid)
+        while let chunk = writer.nextChunk(nodesMax: limits.snapshotChunkNodesMax) {
+            writeSnapshot(chunk, &results)
+        }
+        endSnapshot(&results)
+        return results.last { if case .snapshotChunkWritten = $0 { return false } else { return true } } ?? .snapshotFailed("no snapshot written")
     }
 
     /// Closes the current log file (shutdown).
