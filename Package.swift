@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "ZKClient", dependencies: ["ZKCore", "ZKProtocol", "ZKPosix"]),
         .executableTarget(name: "zk-server", dependencies: ["ZKServer"]),
         .executableTarget(name: "zk-bench", dependencies: ["ZKCore", "ZKProtocol", "ZKPosix"]),
-        .executableTarget(name: "zk-sim", dependencies: ["ZKCore", "ZKSimulation"]),
+        .executableTarget(name: "zk-sim", dependencies: ["ZKCore", "ZKPosix", "ZKSimulation"]),
         .executableTarget(name: "zk-cli", dependencies: ["ZKCore", "ZKProtocol", "ZKPosix", "ZKClient"]),
         // Tests.
         .testTarget(name: "ZKCoreTests", dependencies: ["ZKCore"]),

@@ -58,7 +58,9 @@ struct History {
             _ = reference.apply(entry, changes: &changes)
             switch entry.sessionChange {
             case .created(let id, let timeoutMs): referenceSessions[id] = timeoutMs
-            case .closed(let id): referenceSessions[id] = nil
+            case .closed(let id):
+                referenceSessions[id] = nil
+                closedSessions.insert(id)
             case nil: break
             }
             appliedCount += 1
@@ -67,8 +69,15 @@ struct History {
         return nil
     }
 
-    /// Whether a closeSession txn for `session` is part of the final history.
-    func closed(_ session: SessionID) -> Bool { referenceSessions[session] == nil }
+    /// Sessions whose closeSession txn is part of the final history.
+    private(set) var closedSessions: Set<SessionID> = []
+
+    /// Starts the history with a txn that is already final (a seeded data directory).
+    mutating func seed(_ entry: TxnEntry) {
+        precondition(entries.isEmpty)
+        entries.append(entry)
+        _ = recovered(through: Zxid(entry.zxid))
+    }
 }
 
 enum TreeComparison {

@@ -39,6 +39,8 @@ public final class MemoryDisk: Disk {
     private var durableDirectories: [String: [String: Inode]] = [:]
     public var directoryEntriesAreDurable = false
     public var syncsAreLost = false
+    /// With `syncsAreLost`, only syncs of files whose path contains this are lost (nil: all).
+    public var syncsAreLostOnlyFor: String?
 
     public var capacityBytes: Int?
     public var fullDiskMode: FullDiskMode = .atomic
@@ -257,7 +259,8 @@ public final class MemoryDisk: Disk {
     fileprivate func sync(_ inode: Inode, path: String) throws(DiskError) {
         try fault(.sync, path)
         syncCount += 1
-        if !syncsAreLost { inode.synced = inode.current }
+        let lost = syncsAreLost && (syncsAreLostOnlyFor.map { path.contains($0) } ?? true)
+        if !lost { inode.synced = inode.current }
     }
 
     private func fault(_ operation: Operation, _ path: String) throws(DiskError) {

@@ -172,8 +172,11 @@ final class SimulatedClient {
             acknowledged[path] = data
         case (.delete(let path), .ok):
             acknowledged[path] = nil
-        case (_, .systemError):
-            // The log failed: the write did not happen, and no later one will until a restart.
+        case (let write, .systemError):
+            // The log failed. The txn was not durable, but its bytes may have reached the page
+            // cache before the failure and survive a restart that is not a power loss: its fate is
+            // known only after recovery.
+            uncertain.insert(write.path)
             return
         case (let write, _):
             violations.append("client \(id): \(write) failed with \(err) although only this client writes \(write.path)")
