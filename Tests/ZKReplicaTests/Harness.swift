@@ -72,10 +72,10 @@ final class Harness {
     private(set) var effects: [ReplicaEffect] = []
     private var inbox: [ConnectionID: [Message]] = [:]
 
-    init(_ configure: (inout ReplicaConfig) -> Void = { _ in }) {
+    init(tree: DataTree? = nil, _ configure: (inout ReplicaConfig) -> Void = { _ in }) {
         var config = ReplicaConfig()
         configure(&config)
-        replica = Replica(config: config, now: clock)
+        replica = Replica(config: config, tree: tree, now: clock)
     }
 
     // MARK: Inputs
@@ -86,7 +86,10 @@ final class Harness {
             switch effect {
             case .log: continue
             case .persist(.append(let entry)):
-                if let last = logEntries.last { #expect(entry.zxid == last.zxid + 1, "zxids are proposed in order") }
+                if let last = logEntries.last.map({ Zxid($0.zxid) }) {
+                    let expected = last.isCounterExhausted ? last.firstOfNextEpoch() : last.next()
+                    #expect(Zxid(entry.zxid) == expected, "zxids are proposed in order")
+                }
                 logEntries.append(entry)
             case .persist: continue
             case .send(let c, let bytes): receive(bytes, on: c)

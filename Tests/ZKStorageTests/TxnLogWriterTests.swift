@@ -230,6 +230,20 @@ private func parsed(_ bytes: [UInt8]?) -> TxnLogFormat.ParsedLog { TxnLogFormat.
         #expect(throws: DiskError.self) { try w2.append(txns[1].bytes, zxid: txns[1].zxid) }
     }
 
+    /// The trap: a failed file creation (EMFILE, ENOSPC) did not break the writer, so the next
+    /// append created the following file after a gap of lost txns.
+    @Test func aFailedFileCreationBreaksTheWriterForGood() throws {
+        let disk = MemoryDisk(directories: [logDir])
+        let w = writer(disk)
+        let txns = entries(3)
+        disk.failNext(.create, .other)
+        #expect(throws: DiskError.self) { try w.append(txns[0].bytes, zxid: txns[0].zxid) }
+        #expect(w.failure != nil)
+        #expect(throws: DiskError.self) { try w.append(txns[1].bytes, zxid: txns[1].zxid) }
+        #expect(throws: DiskError.self) { try w.roll() }
+        #expect(try disk.list(logDir).isEmpty, "no later file was started")
+    }
+
     @Test func withoutForceSyncThereAreNoSyncs() throws {
         let disk = MemoryDisk(directories: [logDir])
         let w = writer(disk, forceSync: false)
