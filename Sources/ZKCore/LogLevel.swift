@@ -37,7 +37,7 @@ public enum LogLevel: Int, Comparable, Sendable, CaseIterable, CustomStringConve
         case "INFO": self = .info
         case "WARN", "WARNING": self = .warn
         case "ERROR", "FATAL": self = .error
-        default: return nil
+        default: return nil // over String
         }
     }
 }

@@ -65,7 +65,7 @@ public enum SHA1 {
             case 0..<20: f = (b & c) | (~b & d); k = 0x5A82_7999
             case 20..<40: f = b ^ c ^ d; k = 0x6ED9_EBA1
             case 40..<60: f = (b & c) | (b & d) | (c & d); k = 0x8F1B_BCDC
-            default: f = b ^ c ^ d; k = 0xCA62_C1D6
+            default: f = b ^ c ^ d; k = 0xCA62_C1D6 // over Int
             }
             let temp = rotateLeft(a, 5) &+ f &+ e &+ k &+ w[t]
             e = d

@@ -63,7 +63,11 @@ public enum MultiOp: Sendable, Equatable {
         case .check: return .check(try r.read(PathVersionRequest.self))
         case .getChildren: return .getChildren(try r.read(PathWatchRequest.self))
         case .getData: return .getData(try r.read(PathWatchRequest.self))
-        default: throw JuteError.invalidValue("multi op type \(type)")
+        case .notification, .exists, .getACL, .setACL, .sync, .ping, .getChildren2, .multi, .reconfig,
+             .checkWatches, .removeWatches, .deleteContainer, .multiRead, .auth, .setWatches, .sasl,
+             .getEphemerals, .getAllChildrenNumber, .setWatches2, .addWatch, .whoAmI, .createSession,
+             .closeSession, .error:
+            throw JuteError.invalidValue("multi op type \(type)")
         }
     }
 

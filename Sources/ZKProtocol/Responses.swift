@@ -111,7 +111,11 @@ public enum MultiResult: Sendable, Equatable {
             case .error:
                 let code = try r.readInt()
                 results.append(.error(ErrorCode(rawValue: code) ?? ErrorCode(rawValue: err) ?? .systemError))
-            default: throw JuteError.invalidValue("multi result type \(type)")
+            case .notification, .exists, .getACL, .setACL, .sync, .ping, .getChildren2, .multi, .reconfig,
+                 .checkWatches, .removeWatches, .createContainer, .deleteContainer, .createTTL, .multiRead,
+                 .auth, .setWatches, .sasl, .getEphemerals, .getAllChildrenNumber, .setWatches2, .addWatch,
+                 .whoAmI, .createSession, .closeSession:
+                throw JuteError.invalidValue("multi result type \(type)")
             }
         }
     }

@@ -98,7 +98,10 @@ public indirect enum Txn: Sendable, Equatable {
         case .check: return .checkVersion(path: try r.readNonNullString(), version: try r.readInt())
         case .error: return .error(ErrorCode(rawValue: try r.readInt()) ?? .systemError)
         case .multi: return .multi(try decodeMulti(from: &r))
-        default: throw JuteError.invalidValue("txn type \(type.rawValue)")
+        case .notification, .exists, .getData, .getACL, .getChildren, .sync, .ping, .getChildren2,
+             .checkWatches, .removeWatches, .multiRead, .auth, .setWatches, .sasl, .getEphemerals,
+             .getAllChildrenNumber, .setWatches2, .addWatch, .whoAmI:
+            throw JuteError.invalidValue("txn type \(type.rawValue)")
         }
     }
 

@@ -24,7 +24,7 @@ public enum Authentication {
             return ids
         case "ip":
             return [Id(scheme: "ip", id: remoteIP)]
-        default:
+        default: // over String
             return nil
         }
     }
@@ -51,7 +51,7 @@ public enum Authentication {
             return parts.count == 2
         case "ip":
             return IPAddress.parseACLExpression(id) != nil
-        default:
+        default: // over String
             return false
         }
     }
@@ -64,7 +64,7 @@ public enum Authentication {
             guard let (network, bits) = IPAddress.parseACLExpression(aclId),
                   let address = IPAddress.parse(authId), address.count == network.count else { return false }
             return IPAddress.matches(address, network: network, prefixBits: bits)
-        default: return false
+        default: return false // over String
         }
     }
 

@@ -26,7 +26,7 @@ struct ConnectionStats {
     var packetsSent = 0
     var lastOp = "NA"
     var lastCxid: Int32 = -1
-    var lastZxid: Int64 = -1
+    var lastZxid = Zxid(-1)
     var lastResponseWallMs: Int64 = 0
     var lastLatencyMs: Int64 = 0
     var minLatencyMs: Int64 = Int64.max

@@ -72,7 +72,7 @@ extension Replica {
                 let s = c.stats
                 line += ",sid=0x\(session.hex),lop=\(s.lastOp),est=\(s.establishedWallMs),to=\(c.negotiatedTimeoutMs)"
                 if s.lastCxid >= 0 { line += ",lcxid=0x\(String(UInt32(bitPattern: s.lastCxid), radix: 16))" }
-                line += ",lzxid=0x\(Zxid(s.lastZxid).hex),lresp=\(s.lastResponseWallMs),llat=\(s.lastLatencyMs)"
+                line += ",lzxid=0x\(s.lastZxid.hex),lresp=\(s.lastResponseWallMs),llat=\(s.lastLatencyMs)"
                 line += ",minlat=\(s.latencyCount == 0 ? 0 : s.minLatencyMs),avglat=\(s.latencyCount == 0 ? 0 : s.totalLatencyMs / s.latencyCount),maxlat=\(s.maxLatencyMs)"
             }
             return line + ")"

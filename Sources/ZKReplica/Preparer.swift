@@ -190,11 +190,10 @@ struct Preparer {
         stat.ctime = c.time; stat.mtime = c.time
         stat.ephemeralOwner = owner
         pending.add(ChangeRecord(zxid: c.zxid, path: path, stat: stat, childCount: 0, acl: fixedACL))
-        switch op {
-        case .createContainer: return .createContainer(path: path, data: data, acl: fixedACL, parentCVersion: newCVersion)
-        case .createTTL: return .createTTL(path: path, data: data, acl: fixedACL, parentCVersion: newCVersion, ttl: ttl)
-        default: return .create(path: path, data: data, acl: fixedACL, ephemeral: mode.isEphemeral, parentCVersion: newCVersion)
-        }
+        // The op is one of the four creates (`WriteRequest` decides which requests get here).
+        if op == .createContainer { return .createContainer(path: path, data: data, acl: fixedACL, parentCVersion: newCVersion) }
+        if op == .createTTL { return .createTTL(path: path, data: data, acl: fixedACL, parentCVersion: newCVersion, ttl: ttl) }
+        return .create(path: path, data: data, acl: fixedACL, ephemeral: mode.isEphemeral, parentCVersion: newCVersion)
     }
 
     /// Java's `String.format("%010d", n)`.

@@ -4,21 +4,24 @@ import ZKProtocol
 import ZKDataTree
 
 extension Replica {
-    private var lastZxid: Int64 { tree.lastProcessedZxid.rawValue }
 
     func answerWrite(_ request: PendingRequest, _ result: ApplyResult, on connection: Connection) {
         // A multi reports per-op errors in its results, so its header says OK, unless the whole
         // request failed before its ops were prepared (then it is an error txn, not a MultiTxn).
         let wholeRequestFailed = result.type == .error
-        let header = ReplyHeader(xid: request.xid, zxid: lastZxid,
+        let header = ReplyHeader(xid: request.xid, zxid: tree.lastProcessedZxid.rawValue,
                                  err: request.op == .multi && !wholeRequestFailed ? 0 : result.err.rawValue)
         let body: ResponseBody
         switch request.op {
         case .create: body = .path(result.path ?? "")
         case .create2, .createContainer, .createTTL: body = .pathAndStat(result.path ?? "", result.stat ?? Stat())
         case .setData, .setACL, .check: body = .stat(result.stat ?? Stat())
-        case .multi where !wholeRequestFailed: body = .multi(result.multi.map(Replica.multiResult))
-        default: body = .none
+        case .multi: body = wholeRequestFailed ? .none : .multi(result.multi.map(Replica.multiResult))
+        case .notification, .delete, .exists, .getData, .getACL, .getChildren, .sync, .ping, .getChildren2,
+             .reconfig, .checkWatches, .removeWatches, .deleteContainer, .multiRead, .auth, .setWatches,
+             .sasl, .getEphemerals, .getAllChildrenNumber, .setWatches2, .addWatch, .whoAmI, .createSession,
+             .closeSession, .error:
+            body = .none
         }
         finishReply(request, header, body, lastOp: request.op.shortName, on: connection)
         if request.op == .closeSession { close(connection, reason: "client closed session") }
@@ -31,7 +34,13 @@ extension Replica {
         case .create2, .createTTL, .createContainer: return .create2(path: r.path ?? "", stat: r.stat ?? Stat())
         case .delete, .deleteContainer: return .delete
         case .setData: return .setData(r.stat ?? Stat())
-        default: return .error(r.err == .ok && r.type != .error ? .runtimeInconsistency : r.err)
+        case .error: return .error(r.err)
+        // An op that cannot be part of a multi (never prepared as one).
+        case .notification, .exists, .getData, .getACL, .setACL, .getChildren, .sync, .ping, .getChildren2,
+             .multi, .reconfig, .checkWatches, .removeWatches, .multiRead, .auth, .setWatches, .sasl,
+             .getEphemerals, .getAllChildrenNumber, .setWatches2, .addWatch, .whoAmI, .createSession,
+             .closeSession:
+            return .error(r.err == .ok ? .runtimeInconsistency : r.err)
         }
     }
 
@@ -52,7 +61,7 @@ extension Replica {
         } catch {
             err = error
         }
-        finishReply(pending, ReplyHeader(xid: xid, zxid: lastZxid, err: err.rawValue), body,
+        finishReply(pending, ReplyHeader(xid: xid, zxid: tree.lastProcessedZxid.rawValue, err: err.rawValue), body,
                     lastOp: pending.op.shortName, on: connection)
     }
 

@@ -194,7 +194,7 @@ public final class Replica {
             // No SASL server is configured: Apache answers OK with a null token and carries on.
             let reply = ReplyHeader(xid: header.xid, zxid: 0, err: 0)
             send(FrameEncoder.reply(reply, .buffer(nil)), to: connection)
-        default:
+        default: // over Int32 (the wire's type, before it is an OpCode)
             guard let op = OpCode(rawValue: header.type),
                   let request = ClientRequest.decode(op, &reader, limits: config.limits) else {
                 log(.warn, "ZooKeeperServer", "Received packet at server of unknown type \(header.type)")
@@ -426,7 +426,7 @@ public final class Replica {
         connection.stats.recordLatency(latency)
         connection.stats.lastOp = lastOp
         connection.stats.lastCxid = request.xid
-        connection.stats.lastZxid = header.zxid
+        connection.stats.lastZxid = Zxid(header.zxid)
         connection.stats.lastResponseWallMs = now.wallMs
         stats.recordLatency(latency)
     }

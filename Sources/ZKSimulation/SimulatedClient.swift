@@ -47,7 +47,7 @@ final class SimulatedClient {
     private(set) var acknowledged: [String: [UInt8]] = [:]
     /// The largest zxid a reply carried: a server must never answer with less, nor lose a txn
     /// at or below it.
-    private(set) var lastZxidSeen: Int64 = 0
+    private(set) var lastZxidSeen = Zxid.zero
     private(set) var writesAcknowledged = 0
     /// Why the client saw something a correct server never does.
     private(set) var violations: [String] = []
@@ -70,7 +70,7 @@ final class SimulatedClient {
     func connect(_ connection: ConnectionID) -> [UInt8] {
         precondition(state == .disconnected)
         state = .connecting(connection)
-        return ConnectRequest(lastZxidSeen: lastZxidSeen, timeOut: timeoutMs, sessionId: session?.rawValue ?? 0,
+        return ConnectRequest(lastZxidSeen: lastZxidSeen.rawValue, timeOut: timeoutMs, sessionId: session?.rawValue ?? 0,
                               passwd: password, readOnly: false).serialized()
     }
 
@@ -150,10 +150,10 @@ final class SimulatedClient {
             return
         }
         if header.xid == SpecialXid.notification || header.xid == SpecialXid.ping { return }
-        if header.zxid < lastZxidSeen {
-            violations.append("client \(id): reply zxid 0x\(Zxid(header.zxid).hex) after having seen 0x\(Zxid(lastZxidSeen).hex)")
+        if Zxid(header.zxid) < lastZxidSeen {
+            violations.append("client \(id): reply zxid 0x\(Zxid(header.zxid).hex) after having seen 0x\(lastZxidSeen.hex)")
         }
-        lastZxidSeen = max(lastZxidSeen, header.zxid)
+        lastZxidSeen = max(lastZxidSeen, Zxid(header.zxid))
         guard let first = inFlight.first else {
             violations.append("client \(id): reply xid \(header.xid) with nothing in flight")
             return

@@ -80,7 +80,7 @@ public final class SingleServerSimulation {
     /// Results the lanes produced and the replica has not been handed yet, in the order produced.
     private var results: [StorageResult] = []
     private var connections: [ConnectionID: Int] = [:]
-    private var nextConnection: UInt64 = 1
+    private var nextConnection = ConnectionID(1)
     /// The last txn this incarnation handed to the log, and the newest zxid a recovery ever held.
     private var lastAppended = Zxid.zero
     private var finalThrough = Zxid.zero
@@ -168,8 +168,8 @@ public final class SingleServerSimulation {
     private func clientStep(_ client: SimulatedClient) {
         switch client.state {
         case .disconnected:
-            let id = ConnectionID(nextConnection)
-            nextConnection += 1
+            let id = nextConnection
+            nextConnection = ConnectionID(id.rawValue + 1)
             connections[id] = client.id
             trace("client \(client.id) connects on \(id)\(client.session.map { " resuming 0x\($0.hex)" } ?? "")")
             replica.handle(.connected(id, RemoteAddress(ip: "10.0.0.\(client.id + 1)", port: Int(id.rawValue))), now: clock)
@@ -388,8 +388,8 @@ public final class SingleServerSimulation {
         if recovered.tree.lastProcessedZxid != zxid {
             return fail("the recovered tree is at 0x\(recovered.tree.lastProcessedZxid.hex) but recovery reports 0x\(zxid.hex)")
         }
-        for client in clients where Zxid(client.lastZxidSeen) > zxid {
-            return fail("acknowledged write lost: client \(client.id) saw zxid 0x\(Zxid(client.lastZxidSeen).hex), the recovered server holds only through 0x\(zxid.hex)")
+        for client in clients where client.lastZxidSeen > zxid {
+            return fail("acknowledged write lost: client \(client.id) saw zxid 0x\(client.lastZxidSeen.hex), the recovered server holds only through 0x\(zxid.hex)")
         }
         if zxid < finalThrough {
             return fail("the log went backwards: recovered through 0x\(zxid.hex) after an earlier recovery held 0x\(finalThrough.hex)")
