@@ -88,15 +88,6 @@ final class Connection {
         }
     }
 
-    /// Whether the oldest unanswered write is the one with this cxid.
-    func awaits(cxid: Int32) -> Bool {
-        for i in pendingHead..<pending.count {
-            guard case .write(let r) = pending[i].kind, r == nil else { continue }
-            return pending[i].xid == cxid
-        }
-        return false
-    }
-
     /// Records the result of the committed txn with this cxid if it is this connection's oldest
     /// unanswered write (Apache's CommitProcessor matches a commit to the head of the session's
     /// queue by session and cxid). Returns false otherwise: the request came on an earlier

@@ -34,6 +34,9 @@ public final class Replica {
     var attached: [SessionID: ConnectionID] = [:]
     /// Txns handed to the log and not yet applied, in zxid order.
     var proposed: [TxnEntry] = []
+    /// Reused by `apply` for each txn's tree changes and the notifications they fire.
+    private var changes: [TreeChange] = []
+    private var notifications: [WatchManager.Notification] = []
     var proposedHead = 0
     /// Everything through this zxid is durable in the local log.
     public private(set) var durableZxid: Zxid
@@ -356,9 +359,8 @@ public final class Replica {
         invariant(zxid >= committedZxid && zxid <= durableZxid, "commit through 0x\(zxid.hex) outside (0x\(committedZxid.hex), 0x\(durableZxid.hex)]")
         committedZxid = zxid
         while proposedHead < proposed.count, proposed[proposedHead].zxid <= zxid.rawValue {
-            let entry = proposed[proposedHead]
             proposedHead += 1
-            apply(entry)
+            apply(proposed[proposedHead - 1])
         }
         if proposedHead == proposed.count {
             proposed.removeAll(keepingCapacity: true)
@@ -369,28 +371,25 @@ public final class Replica {
     /// Applies a committed txn, fires its watches, then answers the request that caused it: the
     /// oldest unanswered write of its session's connection, if that has the txn's cxid.
     private func apply(_ entry: TxnEntry) {
-        let applied = database.apply(entry, committedThrough: committedZxid)
+        let applied = database.apply(entry, committedThrough: committedZxid, changes: &changes)
         stats.committedTxns += 1
         // The local connection this txn answers, if any: its session's, when that connection's
         // oldest unanswered request is this one (a createSession answers the pending connect).
+        // Recording the result sends nothing yet: the watches it fires are queued first.
         let origin = attached[SessionID(entry.header.clientId)].flatMap { connections[$0] }.flatMap { $0.isClosing ? nil : $0 }
-        let answersOrigin: Bool
-        if case .createSession = entry.txn { answersOrigin = origin != nil } else { answersOrigin = origin?.awaits(cxid: entry.header.cxid) ?? false }
+        let createsSession: Bool
+        if case .createSession = entry.txn { createsSession = true } else { createsSession = false }
+        let answersOrigin = createsSession ? origin != nil
+            : origin?.complete(cxid: entry.header.cxid, result: applied.result) ?? false
         applySessionChange(applied.sessionChange, otherwiseClose: answersOrigin ? nil : origin)
-        var notifications: [WatchManager.Notification] = []
-        for change in applied.changes { watches.fire(change, into: &notifications) }
+        notifications.removeAll(keepingCapacity: true)
+        for change in changes { watches.fire(change, into: &notifications) }
         for (watcher, event) in notifications {
             guard let connection = connections[watcher], !connection.isClosing else { continue }
             send(Replica.notificationFrame(event), to: connection)
         }
         guard answersOrigin, let connection = origin, !connection.isClosing else { return }
-        if case .createSession = entry.txn {
-            finishSessionCreation(connection)
-        } else {
-            let matched = connection.complete(cxid: entry.header.cxid, result: applied.result)
-            invariant(matched, "txn 0x\(Zxid(entry.zxid).hex) lost its request")
-            answerReady(connection)
-        }
+        if createsSession { finishSessionCreation(connection) } else { answerReady(connection) }
     }
 
     static func notificationFrame(_ event: WatcherEvent) -> [UInt8] {

@@ -262,8 +262,12 @@ public final class SingleServerSimulation {
                 case .log: logQueue.append(command)
                 case .snapshot: snapshotQueue.append(command)
                 }
-                if case .append(let entry) = command {
+                if case .append(_, let record) = command {
                     report.txnsProposed += 1
+                    guard let entry = try? TxnEntry.decode(record) else {
+                        fail("an appended record does not decode")
+                        return
+                    }
                     if let violation = history.proposed(entry, after: lastAppended, finalThrough: finalThrough) {
                         fail(violation)
                         return

@@ -10,8 +10,12 @@ import ZKCore
 import ZKProtocol
 
 public enum StorageCommand: Sendable {
-    /// Append a txn; it becomes durable with the next group commit (`.durable(through:)`).
-    case append(TxnEntry)
+    /// Append the txn with this zxid, serialized (`TxnEntry.serialized()`); it becomes durable with
+    /// the next group commit (`.durable(through:)`). The command carries bytes, not the entry: the
+    /// replica serializes while the log thread is in the previous fsync, and the log thread never
+    /// touches (retains, releases, frees) the objects of an entry the replica still holds, which
+    /// measured several percent of write throughput on two cores.
+    case append(Zxid, record: [UInt8])
     /// The next txn starts a new log file (done when a snapshot starts, as Apache does).
     case roll
     /// Start writing `snapshot.<zxid>` (through a temporary name).
@@ -26,6 +30,9 @@ public enum StorageCommand: Sendable {
     case truncateLog(after: Zxid)
     /// Write `acceptedEpoch` or `currentEpoch` (atomically); Zab acts on it only once persisted.
     case persistEpoch(EpochFile, Epoch)
+
+    /// Appends `entry`, serialized now.
+    public static func append(_ entry: TxnEntry) -> StorageCommand { .append(Zxid(entry.zxid), record: entry.serialized()) }
 
     public enum Lane: Sendable { case log, snapshot }
 

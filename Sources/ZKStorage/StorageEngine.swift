@@ -52,8 +52,8 @@ public final class StorageEngine {
     public func execute(_ batch: [StorageCommand], into results: inout [StorageResult]) {
         var appended = 0
         for command in batch {
-            if case .append(let entry) = command {
-                append(entry, &appended, &results)
+            if case .append(let zxid, let record) = command {
+                append(zxid, record, &appended, &results)
                 continue
             }
             commitAppends(&appended, &results)
@@ -94,10 +94,10 @@ public final class StorageEngine {
 
     // MARK: The log lane
 
-    private func append(_ entry: TxnEntry, _ appended: inout Int, _ results: inout [StorageResult]) {
+    private func append(_ zxid: Zxid, _ record: [UInt8], _ appended: inout Int, _ results: inout [StorageResult]) {
         guard logFailure == nil else { return }
         do {
-            try writer.append(entry.serialized(), zxid: Zxid(entry.zxid))
+            try writer.append(record, zxid: zxid)
             appended += 1
         } catch {
             fail(error.description, &results)

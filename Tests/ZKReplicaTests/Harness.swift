@@ -85,7 +85,8 @@ final class Harness {
         for effect in replica.takeEffects() {
             switch effect {
             case .log: continue
-            case .persist(.append(let entry)):
+            case .persist(.append(_, let record)):
+                let entry = try! TxnEntry.decode(record)
                 if let last = logEntries.last.map({ Zxid($0.zxid) }) {
                     let expected = last.isCounterExhausted ? last.firstOfNextEpoch() : last.next()
                     #expect(Zxid(entry.zxid) == expected, "zxids are proposed in order")
