@@ -18,6 +18,8 @@ let package = Package(
         .target(name: "ZKProtocol", dependencies: ["ZKCore"]),
         .target(name: "ZKDataTree", dependencies: ["ZKCore", "ZKProtocol"]),
         .target(name: "ZKStorage", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree"]),
+        // Zab: leader election, discovery, synchronization and broadcast; payloads are opaque bytes.
+        .target(name: "ZKZab", dependencies: ["ZKCore", "ZKProtocol"]),
         .target(name: "ZKReplica", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKStorage"]),
         // The simulator: the real core over simulated disks, clocks and clients (no IO).
         .target(name: "ZKSimulation", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKStorage", "ZKReplica"]),
@@ -36,6 +38,7 @@ let package = Package(
         .testTarget(name: "ZKStorageTests", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKStorage", "ZKSimulation"]),
         .testTarget(name: "ZKSimulationTests", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKStorage", "ZKReplica", "ZKSimulation"]),
         .testTarget(name: "ZKReplicaTests", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKStorage", "ZKReplica"]),
+        .testTarget(name: "ZKZabTests", dependencies: ["ZKCore", "ZKProtocol", "ZKZab"]),
         .testTarget(name: "ZKPosixTests", dependencies: ["ZKCore", "ZKPosix"]),
         .testTarget(name: "ZKClientTests", dependencies: ["ZKCore", "ZKProtocol", "ZKPosix", "ZKClient", "ZKServer"]),
         .testTarget(name: "ZKServerTests", dependencies: ["ZKCore", "ZKProtocol", "ZKPosix", "ZKServer"]),
