@@ -117,6 +117,22 @@ public indirect enum Txn: Sendable, Equatable {
         }
         return txns
     }
+
+    /// Roughly the bytes this txn encodes to: the path and data, which dominate, so that one
+    /// allocation usually holds the serialized entry (a 1 KiB create otherwise regrows three times).
+    var payloadBytesEstimate: Int {
+        switch self {
+        case .create(let path, let data, let acl, _, _), .createContainer(let path, let data, let acl, _),
+             .createTTL(let path, let data, let acl, _, _):
+            return path.utf8.count + (data?.count ?? 0) + acl.count * 32 + 32
+        case .setData(let path, let data, _): return path.utf8.count + (data?.count ?? 0) + 16
+        case .setACL(let path, let acl, _): return path.utf8.count + acl.count * 32 + 16
+        case .delete(let path), .checkVersion(let path, _): return path.utf8.count + 16
+        case .closeSession(let paths): return paths.reduce(8) { $0 + $1.utf8.count + 4 }
+        case .multi(let txns): return txns.count * 64
+        case .createSession, .error: return 16
+        }
+    }
 }
 
 /// A txn with the type its header (or multi entry) carries.
@@ -157,7 +173,7 @@ public struct TxnEntry: Sendable, Equatable {
     }
 
     public func serialized() -> [UInt8] {
-        var w = JuteWriter()
+        var w = JuteWriter(capacity: 64 + txn.payloadBytesEstimate)
         encode(to: &w)
         return w.bytes
     }
