@@ -30,6 +30,8 @@ let package = Package(
         .executableTarget(name: "zk-server", dependencies: ["ZKServer"]),
         .executableTarget(name: "zk-bench", dependencies: ["ZKCore", "ZKProtocol", "ZKPosix"]),
         .executableTarget(name: "zk-sim", dependencies: ["ZKCore", "ZKPosix", "ZKSimulation"]),
+        // A tree-less Zab peer that proves the election and quorum wire formats against Apache ZooKeeper.
+        .executableTarget(name: "zk-zab-probe", dependencies: ["ZKCore", "ZKProtocol", "ZKZab", "ZKPosix"]),
         .executableTarget(name: "zk-cli", dependencies: ["ZKCore", "ZKProtocol", "ZKPosix", "ZKClient"]),
         // Tests.
         .testTarget(name: "ZKCoreTests", dependencies: ["ZKCore"]),

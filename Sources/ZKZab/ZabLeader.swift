@@ -388,10 +388,11 @@ public struct ZabLeader: Sendable {
         guard phase == .synchronization, currentEpochDurable, verifier.containsQuorum(newLeaderAcks) else { return }
         phase = .broadcast
         lastProposedZxid = max(lastProposedZxid, Zxid(epoch: epoch!, counter: 0))
-        effects.append(.established(epoch: epoch!))
         for id in learners.keys.sorted() where learners[id]!.stage == .synced {
             effects.append(.send(QuorumPacket(.upToDate, zxid: Zxid(-1)), to: id))
         }
+        // Last, so that a caller proposing at once puts its first PROPOSAL after every UPTODATE.
+        effects.append(.established(epoch: epoch!))
     }
 
     // MARK: Broadcast
