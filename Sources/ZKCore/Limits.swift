@@ -27,7 +27,7 @@ public struct Limits: Sendable, Equatable {
     public var snapshotChunkNodesMax: Int = 4096
     /// Snapshot chunks handed to the snapshot thread and not yet written: a slow disk slows the
     /// snapshot, it does not grow memory.
-    public var snapshotChunksInFlightMax: Int = 4
+    public var snapshotChunksInFlightMax: Int = 8
     /// Snapshot bytes written between syncs: syncing as it goes keeps a whole snapshot of dirty
     /// pages from piling up, whose final flush would stall the log's group commits.
     public var snapshotSyncStepBytes: Int = 4 << 20

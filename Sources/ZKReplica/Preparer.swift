@@ -26,16 +26,17 @@ struct PendingChanges {
     /// Drops the records of txns up to `zxid` once they are applied to the tree.
     mutating func add(_ record: ChangeRecord) {
         invariant(record.zxid != nil, "a pending change without its txn")
-        invariant(records.last.map { $0.zxid! <= record.zxid! } ?? true, "pending changes out of zxid order")
+        // Read the field in place: `records.last` would copy the whole record (path, ACL) per add.
+        invariant(records.isEmpty || records[records.count - 1].zxid! <= record.zxid!, "pending changes out of zxid order")
         records.append(record)
         byPath[PathKey(record.path)] = record
     }
 
     mutating func applied(through zxid: Zxid) {
         var dropped = 0
-        for record in records {
-            guard let recordZxid = record.zxid, recordZxid <= zxid else { break }
-            if byPath[PathKey(record.path)]?.zxid == recordZxid { byPath[PathKey(record.path)] = nil }
+        while dropped < records.count, let recordZxid = records[dropped].zxid, recordZxid <= zxid {
+            let key = PathKey(records[dropped].path)
+            if byPath[key]?.zxid == recordZxid { byPath[key] = nil }
             dropped += 1
         }
         if dropped > 0 { records.removeFirst(dropped) }

@@ -6,7 +6,8 @@
 ///
 /// The loop thread sends commands through a mutex-protected queue and wakes this thread with an
 /// eventfd; results come back the same way, waking the loop. Every command waiting when the thread
-/// wakes is one batch, so the appends in it are one group commit. The queue is bounded by the
+/// wakes is one batch, so the appends in it are one group commit; the results of each run of
+/// appends and of each other command are handed back as soon as it is done. The queue is bounded by the
 /// replica's admission control (`Limits.txnsInFlightMax` txns, `snapshotChunksInFlightMax` chunks)
 /// plus one loop turn's reads.
 import Synchronization
@@ -82,13 +83,25 @@ final class StorageThread: @unchecked Sendable {
                 try? loop.wait(timeoutMs: -1, into: &events)
                 continue
             }
-            engine.execute(batch, into: &produced)
-            batch.removeAll(keepingCapacity: true)
-            if !produced.isEmpty {
-                results.withLock { $0.append(contentsOf: produced) }
-                produced.removeAll(keepingCapacity: true)
-                loopWaker.wakeup()
+            // One segment at a time (a run of appends is one segment: one group commit), each
+            // segment's results published at once. A batch of four snapshot chunks then reports each
+            // chunk as it is written, so the loop refills the lane while the rest are still being
+            // written, instead of finding the lane idle after the last one.
+            var start = 0
+            while start < batch.count {
+                var end = start + 1
+                if case .append = batch[start] {
+                    while end < batch.count, case .append = batch[end] { end += 1 }
+                }
+                engine.execute(Array(batch[start..<end]), into: &produced)
+                start = end
+                if !produced.isEmpty {
+                    results.withLock { $0.append(contentsOf: produced) }
+                    produced.removeAll(keepingCapacity: true)
+                    loopWaker.wakeup()
+                }
             }
+            batch.removeAll(keepingCapacity: true)
         }
     }
 }
