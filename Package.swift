@@ -22,7 +22,7 @@ let package = Package(
         .target(name: "ZKZab", dependencies: ["ZKCore", "ZKProtocol"]),
         .target(name: "ZKReplica", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKStorage"]),
         // The simulator: the real core over simulated disks, clocks and clients (no IO).
-        .target(name: "ZKSimulation", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKStorage", "ZKReplica"]),
+        .target(name: "ZKSimulation", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKZab", "ZKStorage", "ZKReplica"]),
         // The POSIX shell.
         .target(name: "ZKPosix", dependencies: ["ZKCore"]),
         .target(name: "ZKServer", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKStorage", "ZKReplica", "ZKPosix"]),
@@ -40,7 +40,7 @@ let package = Package(
         .testTarget(name: "ZKStorageTests", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKStorage", "ZKSimulation"]),
         .testTarget(name: "ZKSimulationTests", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKStorage", "ZKReplica", "ZKSimulation"]),
         .testTarget(name: "ZKReplicaTests", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKStorage", "ZKReplica"]),
-        .testTarget(name: "ZKZabTests", dependencies: ["ZKCore", "ZKProtocol", "ZKZab"]),
+        .testTarget(name: "ZKZabTests", dependencies: ["ZKCore", "ZKProtocol", "ZKZab", "ZKSimulation"]),
         .testTarget(name: "ZKPosixTests", dependencies: ["ZKCore", "ZKPosix"]),
         .testTarget(name: "ZKClientTests", dependencies: ["ZKCore", "ZKProtocol", "ZKPosix", "ZKClient", "ZKServer"]),
         .testTarget(name: "ZKServerTests", dependencies: ["ZKCore", "ZKProtocol", "ZKPosix", "ZKServer"]),

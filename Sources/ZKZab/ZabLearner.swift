@@ -5,8 +5,9 @@
 ///
 /// Durability rules (stricter than Apache where Apache is loose, never looser):
 /// - ACKEPOCH leaves only after a larger `acceptedEpoch` is durable.
-/// - The ACK of NEWLEADER leaves only after `currentEpoch` is durable, every proposal received
-///   during synchronization is durable in the log, and a snapshot received with SNAP is installed.
+/// - `currentEpoch` is written only after every proposal received during synchronization is
+///   durable in the log, a TRUNC is done and a SNAP's snapshot is installed; the ACK of NEWLEADER
+///   leaves only after `currentEpoch` is durable.
 /// - The ACK of a proposal leaves only after the log is durable through it.
 /// - Nothing is applied before its COMMIT (an observer's INFORM is a commit).
 import ZKCore
@@ -17,7 +18,8 @@ public enum LearnerEffect: Sendable, Equatable {
     case persistEpoch(ZabEpochKind, Epoch)
     /// Append the txn to the log (the learner reports `durable(through:)` once it is synced).
     case append(Proposal)
-    /// Cut the log back to `zxid` (TRUNC), then report `truncated`.
+    /// Cut the log back to `zxid` (TRUNC), then report `truncated`; if a snapshot newer than `zxid`
+    /// exists, remove every snapshot and log instead and report `truncationImpossible`.
     case truncateLog(after: Zxid)
     /// The bytes after this SNAP on the leader's stream are a snapshot at `zxid`: read it, replace
     /// the tree, make it durable, then report `snapshotInstalled`.
@@ -50,6 +52,9 @@ public struct ZabLearner: Sendable {
     public private(set) var lastCommittedZxid: Zxid
 
     private var newLeaderZxid: Zxid?
+    /// The last txn received before NEWLEADER: the history the new epoch starts from.
+    private var newLeaderSyncZxid = Zxid(0)
+    private var currentEpochRequested = false
     private var currentEpochDurable = false
     private var snapshotPending = false
     private var truncationPending = false
@@ -135,7 +140,7 @@ public struct ZabLearner: Sendable {
         if phase == .broadcast {
             acknowledgeDurable(&effects)
         } else {
-            ackNewLeaderIfReady(&effects)
+            persistCurrentEpochIfReady(&effects)
         }
     }
 
@@ -157,14 +162,24 @@ public struct ZabLearner: Sendable {
     public mutating func truncated(into effects: inout [LearnerEffect]) {
         guard truncationPending else { return }
         truncationPending = false
-        ackNewLeaderIfReady(&effects)
+        persistCurrentEpochIfReady(&effects)
+    }
+
+    /// TRUNC asked for a point below this server's newest snapshot (one a SNAP installed, holding
+    /// txns the new leader never committed): the log cannot be cut back there. The shell has removed
+    /// the server's snapshots and logs (its epoch files stay), so it rejoins empty and the leader
+    /// sends it a snapshot.
+    public mutating func truncationImpossible(into effects: inout [LearnerEffect]) {
+        guard truncationPending else { return }
+        truncationPending = false
+        stop("cannot truncate the log to \(history.lastLoggedZxid): a snapshot is newer; the data was removed to resynchronize", &effects)
     }
 
     /// The snapshot received after SNAP replaced the tree and is durable.
     public mutating func snapshotInstalled(into effects: inout [LearnerEffect]) {
         guard snapshotPending else { return }
         snapshotPending = false
-        ackNewLeaderIfReady(&effects)
+        persistCurrentEpochIfReady(&effects)
     }
 
     /// A client of this server touched its session (reported at the next ping).
@@ -279,12 +294,25 @@ public struct ZabLearner: Sendable {
             return stop("NEWLEADER out of order (\(packet.zxid))", &effects)
         }
         newLeaderZxid = packet.zxid
+        newLeaderSyncZxid = lastAppendedZxid
+        persistCurrentEpochIfReady(&effects)
+    }
+
+    /// `currentEpoch` says "this server has the new epoch's starting history", so it is written only
+    /// once that history is durable: the synchronization's txns in the log, the truncation done, the
+    /// snapshot installed. Written earlier, a crash could leave the new epoch with a log missing
+    /// committed txns, and that server's vote would then win an election and truncate them away on
+    /// the others (the ensemble simulator found this; Apache 3.8 has the same window, ZOOKEEPER-4643).
+    private mutating func persistCurrentEpochIfReady(_ effects: inout [LearnerEffect]) {
+        guard phase == .synchronization, newLeaderZxid != nil, !currentEpochRequested, !snapshotPending, !truncationPending,
+              durableZxid >= newLeaderSyncZxid, let epoch else { return }
+        currentEpochRequested = true
         effects.append(.persistEpoch(.current, epoch))
     }
 
     private mutating func ackNewLeaderIfReady(_ effects: inout [LearnerEffect]) {
         guard phase == .synchronization, let newLeaderZxid, currentEpochDurable, !snapshotPending, !truncationPending,
-              durableZxid >= lastAppendedZxid else { return }
+              durableZxid >= newLeaderSyncZxid else { return }
         effects.append(.send(QuorumPacket(.ack, zxid: newLeaderZxid)))
         self.newLeaderZxid = nil
         phase = .broadcast

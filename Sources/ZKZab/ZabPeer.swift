@@ -38,6 +38,8 @@ public enum PeerEffect: Sendable, Equatable {
     // Storage.
     case persistEpoch(ZabEpochKind, Epoch)
     case append(Proposal)
+    /// Cut the log back (`truncated`), or, below the newest snapshot, remove the data
+    /// (`truncationImpossible`).
     case truncateLog(after: Zxid)
     case receiveSnapshot(zxid: Zxid)
     // The state machine.
@@ -209,6 +211,16 @@ public struct ZabPeer: Sendable {
         guard learner != nil else { return }
         var out: [LearnerEffect] = []
         learner!.truncated(into: &out)
+        carryOut(out, nowMs: nowMs, &effects)
+    }
+
+    /// The log could not be cut back (a newer snapshot): the data was removed (see `ZabLearner`).
+    public mutating func truncationImpossible(nowMs: Int64, into effects: inout [PeerEffect]) {
+        guard learner != nil else { return }
+        lastLoggedZxid = Zxid(0)
+        committedLog.removeAll()
+        var out: [LearnerEffect] = []
+        learner!.truncationImpossible(into: &out)
         carryOut(out, nowMs: nowMs, &effects)
     }
 

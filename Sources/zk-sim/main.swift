@@ -5,6 +5,8 @@
 ///     zk-sim --budget-seconds 60 [--from N]   consecutive seeds until the time is up
 ///     options: --steps N (per seed), --clients N, --bug syncs-lost|durable-before-write,
 ///              --start-counter 0xfffffff0 (start near the end of epoch 0's counter)
+///     zk-sim --ensemble 3 (--seed N | --seeds A-B | --budget-seconds S) [--steps N]
+///              the ensemble simulator: N ZabPeers with crashes, restarts and partitions
 ///
 /// Exits 1 if any seed fails, 2 on bad arguments. Every run prints the seeds it covered, so a CI
 /// log names the seed to replay.
@@ -27,6 +29,7 @@ var budgetSeconds: Int64?
 var from: UInt64 = 1
 var template = SimulationOptions(seed: 0)
 var alwaysTrace = false
+var ensembleServers: Int?
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
     func value() -> String {
@@ -64,6 +67,9 @@ while let argument = arguments.next() {
         template.startCounter = UInt32(n)
     case "--trace":
         alwaysTrace = true
+    case "--ensemble":
+        guard let n = Int(value()), n >= 1, n <= 9 else { usage("bad ensemble size (1…9)") }
+        ensembleServers = n
     default:
         usage("unknown argument \(argument)")
     }
@@ -75,7 +81,30 @@ var failed: [UInt64] = []
 var seed = seeds?.lowerBound ?? from
 let last = seeds?.upperBound ?? UInt64.max
 if seeds == nil && budgetSeconds == nil { usage("give --seed, --seeds or --budget-seconds") }
-while true {
+while let servers = ensembleServers {
+    var options = EnsembleOptions(seed: seed)
+    options.servers = servers
+    if template.steps != SimulationOptions(seed: 0).steps { options.steps = template.steps }
+    var simulation = EnsembleSimulation(options)
+    let result = simulation.run()
+    if result.failures.isEmpty {
+        passed += 1
+        if alwaysTrace || seeds?.count == 1 {
+            if alwaysTrace { for line in result.trace { print(line) } }
+            print("seed \(seed): \(result.epochs) epochs, \(result.crashes) crashes, \(result.partitions) partitions, \(result.committed) txns committed")
+        }
+    } else {
+        failed.append(seed)
+        for line in result.trace.suffix(alwaysTrace ? Int.max : 400) { print(line) }
+        print("FAILED: \(result.failures.prefix(5).joined(separator: "; "))")
+        print("replay: zk-sim --ensemble \(servers) --seed \(seed) --steps \(options.steps) --trace")
+        if failed.count >= 5 { break }
+    }
+    if seed == last { break }
+    if let budgetSeconds, monotonicMilliseconds() - start >= budgetSeconds * 1000 { break }
+    seed += 1
+}
+while ensembleServers == nil {
     var options = template
     options.seed = seed
     options.trace = alwaysTrace
