@@ -37,6 +37,22 @@ import Testing
         #expect(result.failures.isEmpty, "seed \(seed): \(result.failures.prefix(5))\ntrace tail:\n\(result.trace.suffix(40).joined(separator: "\n"))")
     }
 
+    /// Seed 1184 found it: a follower wrote currentEpoch at NEWLEADER before the DIFF's txns were
+    /// durable, crashed, and came back with the new epoch and a shorter log; its vote then won the
+    /// next election (epoch first) and its TRUNC cut committed txns off the others.
+    @Test func currentEpochWaitsForTheSynchronizedTxns() {
+        let result = EnsembleSimulationTests.run(seed: 1184)
+        #expect(result.failures.isEmpty, "\(result.failures.prefix(3))")
+    }
+
+    /// Seed 13 (five servers): a server that accepted the epoch of a leader that never established it
+    /// refuses the established leader's lower epoch until the next election.
+    @Test func aStaleAcceptedEpochWaitsForTheNextElection() {
+        let result = EnsembleSimulationTests.run(seed: 13, servers: 5)
+        #expect(result.failures.isEmpty, "\(result.failures.prefix(3))")
+        #expect(result.trace.contains { $0.contains("is less than accepted epoch") })
+    }
+
     @Test func aFaultFreeEnsembleCommitsEverythingInOneEpoch() {
         var simulation = EnsembleSimulation(EnsembleOptions(seed: 99))
         for _ in 0..<3000 { simulation.step(faults: false) }
