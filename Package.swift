@@ -20,12 +20,12 @@ let package = Package(
         .target(name: "ZKStorage", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree"]),
         // Zab: leader election, discovery, synchronization and broadcast; payloads are opaque bytes.
         .target(name: "ZKZab", dependencies: ["ZKCore", "ZKProtocol"]),
-        .target(name: "ZKReplica", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKStorage"]),
+        .target(name: "ZKReplica", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKStorage", "ZKZab"]),
         // The simulator: the real core over simulated disks, clocks and clients (no IO).
         .target(name: "ZKSimulation", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKZab", "ZKStorage", "ZKReplica"]),
         // The POSIX shell.
         .target(name: "ZKPosix", dependencies: ["ZKCore"]),
-        .target(name: "ZKServer", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKStorage", "ZKReplica", "ZKPosix"]),
+        .target(name: "ZKServer", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKStorage", "ZKZab", "ZKReplica", "ZKPosix"]),
         .target(name: "ZKClient", dependencies: ["ZKCore", "ZKProtocol", "ZKPosix"]),
         .executableTarget(name: "zk-server", dependencies: ["ZKServer"]),
         .executableTarget(name: "zk-bench", dependencies: ["ZKCore", "ZKProtocol", "ZKPosix"]),
@@ -39,7 +39,7 @@ let package = Package(
         .testTarget(name: "ZKDataTreeTests", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree"]),
         .testTarget(name: "ZKStorageTests", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKStorage", "ZKSimulation"]),
         .testTarget(name: "ZKSimulationTests", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKStorage", "ZKReplica", "ZKSimulation"]),
-        .testTarget(name: "ZKReplicaTests", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKStorage", "ZKReplica"]),
+        .testTarget(name: "ZKReplicaTests", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKStorage", "ZKZab", "ZKReplica"]),
         .testTarget(name: "ZKZabTests", dependencies: ["ZKCore", "ZKProtocol", "ZKZab", "ZKSimulation"]),
         .testTarget(name: "ZKPosixTests", dependencies: ["ZKCore", "ZKPosix"]),
         .testTarget(name: "ZKClientTests", dependencies: ["ZKCore", "ZKProtocol", "ZKPosix", "ZKClient", "ZKServer"]),

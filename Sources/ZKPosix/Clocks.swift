@@ -28,3 +28,11 @@ private func readClock(_ clock: clockid_t) -> timespec {
     precondition(result == 0, "clock_gettime cannot fail for a clock every Linux has")
     return now
 }
+
+/// Blocks the calling thread for about `ms` milliseconds (a shell waiting for a storage thread to
+/// go idle; never used to order events in tests).
+public func sleepMilliseconds(_ ms: Int) {
+    var request = timespec(tv_sec: ms / 1000, tv_nsec: (ms % 1000) * 1_000_000)
+    var remaining = timespec()
+    while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+}

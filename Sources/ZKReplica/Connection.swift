@@ -14,6 +14,9 @@ struct PendingRequest {
         case write(result: ApplyResult?)
         /// A read or session-local request, answered when everything before it is answered.
         case read(ReadRequest)
+        /// A `sync` in an ensemble: answered (as a read) once the leader says every write before
+        /// it is committed here (`done`).
+        case sync(ReadRequest, done: Bool)
     }
     var xid: Int32
     var op: OpCode
@@ -97,6 +100,16 @@ final class Connection {
             guard case .write(let r) = pending[i].kind, r == nil else { continue }
             guard pending[i].xid == cxid else { return false }
             pending[i].kind = .write(result: result)
+            return true
+        }
+        return false
+    }
+
+    /// Marks the oldest unfinished `sync` done; false if there is none.
+    func completeSync() -> Bool {
+        for i in pendingHead..<pending.count {
+            guard case .sync(let request, false) = pending[i].kind else { continue }
+            pending[i].kind = .sync(request, done: true)
             return true
         }
         return false

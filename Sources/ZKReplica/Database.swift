@@ -47,6 +47,28 @@ final class Database {
     }
 
     var lastAppliedZxid: Zxid { tree.lastProcessedZxid }
+
+    /// Replaces the tree and the session table (a Zab role ended and the database was reloaded from
+    /// disk, or a leader's SNAP arrived). Nothing may be prepared and unapplied.
+    func replace(tree: DataTree, sessions: [SessionID: Int32]) {
+        self.tree = tree
+        sessionTimeouts = sessions
+        preparer.pending = PendingChanges()
+        lastProposedZxid = tree.lastProcessedZxid
+    }
+
+    /// A Zab leader's epoch is established: its first txn is `epoch << 32 | 1`.
+    func startEpoch(_ epoch: Epoch) {
+        let start = Zxid(epoch: epoch, counter: 0)
+        invariant(start >= lastProposedZxid, "epoch \(epoch.rawValue) starts below the last proposed txn 0x\(lastProposedZxid.hex)")
+        lastProposedZxid = start
+    }
+
+    /// A Zab learner received a txn the leader prepared: it will be applied here in its turn.
+    func noteProposed(_ zxid: Zxid) {
+        invariant(zxid > lastProposedZxid, "txn 0x\(zxid.hex) received after 0x\(lastProposedZxid.hex)")
+        lastProposedZxid = zxid
+    }
     var hasPreparedTxns: Bool { lastProposedZxid > lastAppliedZxid }
 
     /// The next zxid. When the epoch's counter is used up, the next epoch starts at counter 1: what

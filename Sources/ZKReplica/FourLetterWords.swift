@@ -18,6 +18,14 @@ extension Replica {
     }
 
     private func fourLetterWordText(_ word: FourLetterWord, argument: Int64?, host: HostSnapshot) -> String {
+        if !isServing {
+            switch word {
+            case .srvr, .stat, .mntr, .cons, .dump, .wchs, .wchc, .wchp, .crst, .srst:
+                return "This ZooKeeper instance is not currently serving requests\n"
+            case .ruok, .isro, .conf, .envi, .dirs, .gtmk, .stmk, .hash:
+                break
+            }
+        }
         switch word {
         case .ruok: return "imok"
         case .isro: return "rw"
@@ -60,7 +68,7 @@ extension Replica {
         out += "Latency min/avg/max: \(stats.minLatency)/\(stats.averageLatency)/\(stats.maxLatencyMs)\n"
         out += "Received: \(stats.packetsReceived)\nSent: \(stats.packetsSent)\n"
         out += "Connections: \(connections.count)\nOutstanding: \(outstandingRequests)\n"
-        out += "Zxid: 0x\(tree.lastProcessedZxid.hex)\nMode: standalone\nNode count: \(tree.nodeCount)\n"
+        out += "Zxid: 0x\(tree.lastProcessedZxid.hex)\nMode: \(modeName)\nNode count: \(tree.nodeCount)\n"
         return out
     }
 
@@ -112,7 +120,7 @@ extension Replica {
     private func mntrText(_ host: HostSnapshot) -> String {
         var lines: [(String, String)] = [
             ("version", config.versionString),
-            ("server_state", "standalone"),
+            ("server_state", modeName),
             ("avg_latency", stats.averageLatency),
             ("max_latency", String(stats.maxLatencyMs)),
             ("min_latency", String(stats.minLatency)),
@@ -132,6 +140,16 @@ extension Replica {
             ("commit_count", String(stats.committedTxns)),
         ]
         lines.append(("resident_memory_bytes", String(host.residentMemoryBytes)))
+        if let ensemble {
+            lines.append(("quorum_size", String(ensemble.peer.config.verifier.voters.count)))
+            if let leader = ensemble.peer.leader {
+                lines.append(("learners", String(leader.followers.count)))
+                lines.append(("followers", String(leader.followers.count)))
+                lines.append(("synced_followers", String(leader.syncedFollowers.count)))
+                lines.append(("pending_syncs", String(leader.pendingSyncCount)))
+                lines.append(("last_proposal_size", "-1"))
+            }
+        }
         lines += schedule.metrics + host.metrics
         return lines.map { "zk_\($0.0)\t\($0.1)\n" }.joined()
     }

@@ -12,6 +12,11 @@ extension Replica {
             close(connection, reason: "malformed connect request")
             return
         }
+        guard isServing else {
+            log(.info, "NIOServerCnxn", "Closing connection to \(connection.remote.javaDescription): ZooKeeperServer not running")
+            close(connection, reason: "ZooKeeperServer not running")
+            return
+        }
         if request.lastZxidSeen > tree.lastProcessedZxid.rawValue {
             log(.info, "ZooKeeperServer", "Refusing session request for client \(connection.remote.javaDescription) as it has seen zxid 0x\(Zxid(request.lastZxidSeen).hex) our last zxid is 0x\(tree.lastProcessedZxid.hex) client must try another server")
             close(connection, reason: "client has seen a newer zxid")
@@ -38,6 +43,16 @@ extension Replica {
         log(.info, "ZooKeeperServer", "Client attempting to establish new session: session = 0x\(id.hex), zxid = 0x\(tree.lastProcessedZxid.hex), timeout = \(timeoutMs), address = \(connection.remote.javaDescription)")
         connection.pending.append(PendingRequest(xid: 0, op: .createSession, kind: .connect, receivedAtMs: now.monotonicMs))
         outstandingRequests += 1
+        if let ensemble, ensemble.isLearner {
+            var w = JuteWriter(capacity: 4)
+            w.writeInt(timeoutMs)
+            forward(session: id, cxid: 0, op: .createSession, record: w.bytes, authInfo: connection.authInfo)
+            return
+        }
+        guard ensemble == nil || leaderCanPropose else {
+            close(connection, reason: "the leader cannot propose")
+            return
+        }
         propose(database.prepareCreateSession(id, timeoutMs: timeoutMs, time: now.wallMs))
     }
 

@@ -22,6 +22,7 @@ import ZKCore
 import ZKProtocol
 import ZKDataTree
 import ZKStorage
+import ZKZab
 
 public final class Replica {
     public let config: ReplicaConfig
@@ -39,9 +40,9 @@ public final class Replica {
     private var notifications: [WatchManager.Notification] = []
     var proposedHead = 0
     /// Everything through this zxid is durable in the local log.
-    public private(set) var durableZxid: Zxid
+    public internal(set) var durableZxid: Zxid
     /// Everything through this zxid is committed (may be applied).
-    public private(set) var committedZxid: Zxid
+    public internal(set) var committedZxid: Zxid
     var schedule: StorageSchedule
     var now: Clock
     var effects: [ReplicaEffect] = []
@@ -56,11 +57,15 @@ public final class Replica {
 
     /// Whether the log failed; writes are refused until a restart.
     public private(set) var logFailure: String?
+    /// Zab, when this server is a member of an ensemble (nil standalone).
+    let ensemble: Ensemble?
 
     /// A replica over a recovered tree: `sessions` (from the snapshot and log) start their timeouts
     /// now, so their clients can reconnect.
-    public init(config: ReplicaConfig, tree: DataTree? = nil, sessions restored: [SessionID: Int32] = [:], now: Clock) {
+    public init(config: ReplicaConfig, tree: DataTree? = nil, sessions restored: [SessionID: Int32] = [:], now: Clock,
+                ensemble start: EnsembleStart? = nil) {
         self.config = config
+        ensemble = start.map(Ensemble.init)
         let tree = tree ?? DataTree(extendedTypesEnabled: config.extendedTypesEnabled)
         database = Database(tree: tree, sessions: restored, config: config)
         self.now = now
@@ -118,12 +123,21 @@ public final class Replica {
             guard let connection = connections.removeValue(forKey: id) else { return }
             detach(connection)
         case .tick:
-            expireSessions()
+            if let ensemble {
+                ensemble.peer.tick(nowMs: now.monotonicMs, into: &ensemble.effects)
+                carryOutPeerEffects()
+            }
+            // Only the leader decides expiry and container deletion: they are txns.
+            if ensemble == nil || (isServing && ensemble!.isLeader) {
+                expireSessions()
+                checkContainers()
+            }
             expireSessionlessConnections()
-            checkContainers()
             if logFailure == nil { schedule.purgeIfDue(nowMs: now.monotonicMs, &persist) }
         case .storage(let result):
             handleStorage(result)
+        case .peer(let input):
+            handlePeer(input)
         }
     }
 
@@ -189,7 +203,11 @@ public final class Replica {
             close(connection, reason: "malformed request header")
             return
         }
-        if let session = connection.session { sessions.touch(session, nowMs: now.monotonicMs) }
+        if let session = connection.session {
+            sessions.touch(session, nowMs: now.monotonicMs)
+            if let ensemble, ensemble.isLearner { ensemble.peer.touch(session, timeoutMs: connection.negotiatedTimeoutMs) }
+        }
+        let recordStart = reader.offset
         switch header.type {
         case OpCode.auth.rawValue:
             receiveAuth(header, &reader, on: connection)
@@ -205,8 +223,15 @@ public final class Replica {
                 return
             }
             switch request {
-            case .write(let write): enqueueWrite(write, op: op, xid: header.xid, on: connection)
-            case .read(let read): enqueueRead(read, op: op, xid: header.xid, on: connection)
+            case .write(let write):
+                enqueueWrite(write, op: op, xid: header.xid, record: Array(bytes[recordStart...]), on: connection)
+            case .read(let read):
+                if ensemble != nil, op == .sync {
+                    outstandingRequests += 1
+                    startSync(read, record: Array(bytes[recordStart...]), xid: header.xid, on: connection)
+                } else {
+                    enqueueRead(read, op: op, xid: header.xid, on: connection)
+                }
             }
         }
     }
@@ -244,17 +269,28 @@ public final class Replica {
         answerReady(connection)
     }
 
-    private func enqueueWrite(_ write: WriteRequest, op: OpCode, xid: Int32, on connection: Connection) {
+    private func enqueueWrite(_ write: WriteRequest, op: OpCode, xid: Int32, record: [UInt8], on connection: Connection) {
         outstandingRequests += 1
         if logFailure != nil {
             refuseWrite(op: op, xid: xid, on: connection)
             return
+        }
+        if let ensemble {
+            guard isServing, ensemble.isLearner || leaderCanPropose else {
+                outstandingRequests -= 1
+                close(connection, reason: "the server is not serving writes")
+                return
+            }
         }
         // A request before the session exists is answered by the ConnectRequest path; here the
         // session is the connection's (`.none` only for garbage that got past the handshake).
         let session = connection.session ?? .none
         if case .closeSession = write { sessions.markClosing(session) }
         connection.pending.append(PendingRequest(xid: xid, op: op, kind: .write(result: nil), receivedAtMs: now.monotonicMs))
+        if let ensemble, ensemble.isLearner {
+            forward(session: session, cxid: xid, op: op, record: record, authInfo: connection.authInfo)
+            return
+        }
         let request = Request(session: session, cxid: xid, write: write, authInfo: connection.authInfo)
         propose(database.prepare(request, time: now.wallMs))
     }
@@ -268,6 +304,7 @@ public final class Replica {
             guard logFailure == nil else { return }
             schedule.logged(txns: txns, syncNanoseconds: syncNanoseconds)
             markDurable(through: zxid)
+            if ensemble != nil { peerDurable(through: zxid) }
         case .logFailed(let reason):
             failLog(reason)
         case .snapshotChunkWritten:
@@ -283,10 +320,12 @@ public final class Replica {
         case .purgeFailed(let reason):
             log(.warn, "DatadirCleanupManager", "Autopurge failed: \(reason)")
         case .logTruncated(let zxid):
-            // Only a Zab follower asks for a truncation (TRUNC); a standalone server never does.
-            invariant(false, "log truncated after 0x\(zxid.hex) on a standalone server")
+            // Only a Zab learner asks for a truncation (TRUNC or SNAP); a standalone server never does.
+            invariant(ensemble != nil, "log truncated after 0x\(zxid.hex) on a standalone server")
+            peerStorage(result)
         case .epochPersisted:
-            invariant(false, "an epoch file persisted on a standalone server")
+            invariant(ensemble != nil, "an epoch file persisted on a standalone server")
+            peerStorage(result)
         }
         maybeStartSnapshot()
     }
@@ -296,7 +335,8 @@ public final class Replica {
         invariant(zxid <= lastProposedZxid, "durable through 0x\(zxid.hex), beyond the last txn proposed (0x\(lastProposedZxid.hex))")
         guard zxid > durableZxid else { return }
         durableZxid = zxid
-        commit(through: quorumCommitted(durable: durableZxid))
+        // In an ensemble the quorum decides (`commitFromQuorum`).
+        if ensemble == nil { commit(through: quorumCommitted(durable: durableZxid)) }
     }
 
     /// The quorum of one: a standalone server's txn is committed once its own log has it. Zab's
@@ -315,6 +355,12 @@ public final class Replica {
         guard logFailure == nil else { return }
         logFailure = reason
         log(.error, "SyncRequestProcessor", "Severe unrecoverable error writing the transaction log: \(reason); refusing writes until restart")
+        // An ensemble member cannot acknowledge anything any more: it stops serving, and the quorum
+        // carries on without it (Apache exits).
+        if ensemble != nil {
+            for connection in connections.values.sorted(by: { $0.id < $1.id }) { close(connection, reason: "the transaction log failed") }
+            return
+        }
         // Txns that are durable but not yet committed cannot exist on a quorum of one.
         invariant(committedZxid == durableZxid, "durable txns left uncommitted when the log failed")
         let dropped = proposed[proposedHead...]
@@ -347,17 +393,34 @@ public final class Replica {
         answerReady(connection)
     }
 
-    /// Hands a prepared txn to the log.
+    /// Hands a prepared txn to the log (and, on a Zab leader, to the followers).
     func propose(_ entry: TxnEntry) {
         invariant(entry.zxid == lastProposedZxid.rawValue, "txn 0x\(Zxid(entry.zxid).hex) proposed out of order")
+        if ensemble != nil {
+            proposeAsLeader(entry)
+            return
+        }
         invariant(proposed.last.map { $0.zxid < entry.zxid } ?? true, "txn 0x\(Zxid(entry.zxid).hex) proposed after a newer one")
         proposed.append(entry)
         persist.append(.append(entry))
     }
 
+    /// Zab committed through `zxid` (a quorum has it durable; this server's own log may still be
+    /// writing it, which is safe: a quorum keeps it through any crash).
+    func commitFromQuorum(through zxid: Zxid) {
+        invariant(zxid <= lastProposedZxid, "commit through 0x\(zxid.hex) beyond the last txn 0x\(lastProposedZxid.hex)")
+        guard zxid > committedZxid else { return }
+        committedZxid = zxid
+        applyCommitted(through: zxid)
+    }
+
     private func commit(through zxid: Zxid) {
         invariant(zxid >= committedZxid && zxid <= durableZxid, "commit through 0x\(zxid.hex) outside (0x\(committedZxid.hex), 0x\(durableZxid.hex)]")
         committedZxid = zxid
+        applyCommitted(through: zxid)
+    }
+
+    private func applyCommitted(through zxid: Zxid) {
         while proposedHead < proposed.count, proposed[proposedHead].zxid <= zxid.rawValue {
             proposedHead += 1
             apply(proposed[proposedHead - 1])
@@ -411,10 +474,12 @@ public final class Replica {
                 connection.popHead()
                 outstandingRequests -= 1
                 answerWrite(head, result, on: connection)
-            case .read(let request):
+            case .read(let request), .sync(let request, done: true):
                 connection.popHead()
                 outstandingRequests -= 1
                 answerRead(request, head, on: connection)
+            case .sync(_, done: false):
+                return
             }
         }
     }

@@ -2,7 +2,9 @@
 /// core and a shell (the POSIX server or a simulator).
 import ZKCore
 import ZKProtocol
+import ZKDataTree
 import ZKStorage
+import ZKZab
 
 /// The two clocks the core needs, read by the shell: monotonic for timeouts, wall for txn times.
 public struct Clock: Sendable, Equatable {
@@ -57,6 +59,8 @@ public enum ReplicaInput: Sendable {
     /// What storage did with the commands the replica asked for (`.persist` effects): txns durable
     /// through a zxid, a failed log, snapshot progress, purge results.
     case storage(StorageResult)
+    /// Something from the other servers of an ensemble, or the shell's answer to a `.peer` effect.
+    case peer(PeerInput)
 
     /// Every txn up to and including this zxid is durable in the log.
     public static func logSynced(through zxid: Zxid) -> ReplicaInput {
@@ -77,6 +81,64 @@ public enum ReplicaEffect: Sendable {
     case persist(StorageCommand)
     /// A log line for the shell's logger. `source` names the component, like Apache's class names.
     case log(LogLevel, source: String, line: UInt, String)
+    /// Network and database work for an ensemble (never on a standalone server).
+    case peer(PeerOutput)
+}
+
+/// Inputs from an ensemble's network, as the shell sees them: election notifications already
+/// framed and decoded (the shell owns port 3888's handshake), quorum-port bytes as they arrived
+/// (the replica frames them, since a SNAP's snapshot follows its packet unframed).
+/// Unchecked: `.databaseReloaded` hands over a tree the shell just built and no longer touches; every
+/// input is delivered on the thread that owns the replica.
+public enum PeerInput: @unchecked Sendable {
+    /// Start the election (once, after the shell is listening).
+    case start
+    case notification(Notification, from: ServerID)
+    /// A learner connected to this leader's quorum port.
+    case learnerConnected(LearnerID)
+    case learnerBytes(LearnerID, [UInt8])
+    case learnerDisconnected(LearnerID)
+    /// The connection to the leader's quorum port is up.
+    case leaderConnected
+    case leaderBytes([UInt8])
+    /// The connection to the leader failed or broke.
+    case leaderDisconnected
+    /// The answer to `.reloadDatabase`: the tree, sessions and last txn on disk.
+    case databaseReloaded(tree: DataTree, sessions: [SessionID: Int32], lastZxid: Zxid)
+    /// The answer to `.saveSnapshot`: the tree is in a durable snapshot (or the write failed).
+    case snapshotSaved(failure: String?)
+}
+
+/// What an ensemble's replica asks its shell to do, in order.
+public enum PeerOutput: Sendable, Equatable {
+    case sendNotification(Notification, to: ServerID)
+    /// Listen on the quorum port (leading) or stop and close every learner connection.
+    case listenForLearners(Bool)
+    case sendToLearner(LearnerID, [UInt8])
+    case closeLearner(LearnerID)
+    /// Connect (and keep retrying, re-resolving the name) to this server's quorum port.
+    case connectToLeader(ServerID)
+    case sendToLeader([UInt8])
+    case closeLeaderConnection
+    /// Load the database from disk (newest snapshot and every logged txn) and answer with
+    /// `.databaseReloaded`; every storage command sent before is done by then.
+    case reloadDatabase
+    /// Write a snapshot of the current tree now and answer with `.snapshotSaved`.
+    case saveSnapshot
+}
+
+/// Starting an ensemble replica: the quorum, this server's id and what its epoch files and log say.
+public struct EnsembleStart: Sendable {
+    public var peer: PeerConfig
+    public var acceptedEpoch: Epoch
+    public var currentEpoch: Epoch
+    public var lastLoggedZxid: Zxid
+    public init(peer: PeerConfig, acceptedEpoch: Epoch, currentEpoch: Epoch, lastLoggedZxid: Zxid) {
+        self.peer = peer
+        self.acceptedEpoch = acceptedEpoch
+        self.currentEpoch = currentEpoch
+        self.lastLoggedZxid = lastLoggedZxid
+    }
 }
 
 /// What one or more `handle` calls produced, in the order a shell must carry it out (etcd raft's

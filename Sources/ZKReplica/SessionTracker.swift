@@ -50,6 +50,13 @@ struct SessionTracker {
         sessions[id] = s
     }
 
+    /// Every live session's deadline starts over (a new leader did not see the old one's touches).
+    mutating func restartDeadlines(nowMs: Int64) {
+        for id in Array(sessions.keys) where sessions[id]!.expiresAtMs != nil {
+            sessions[id]!.expiresAtMs = nowMs + Int64(sessions[id]!.timeoutMs)
+        }
+    }
+
     /// Marks a session as closing: it cannot expire twice or be resumed.
     mutating func markClosing(_ id: SessionID) {
         sessions[id]?.expiresAtMs = nil

@@ -154,6 +154,8 @@ extension Server {
                     invariant(false, "storage command \(command.lane) in the output of a Ready")
                 case .log(let level, let source, let line, let message):
                     logger.log(level, message, source: source, line: line)
+                case .peer(let output):
+                    carryOut(output)
                 }
             }
             for socket in touched where sockets[socket.id.rawValue] != nil { write(socket) }
@@ -191,6 +193,7 @@ extension Server {
             drop(socket)
         }
         drainEffects()
+        peers?.stop()
         logLane?.stop()
         logLane = nil
         snapshotLane?.stop()

@@ -10,6 +10,7 @@ import ZKCore
 import ZKProtocol
 import ZKDataTree
 import ZKStorage
+import ZKZab
 import ZKReplica
 import ZKPosix
 import Synchronization
@@ -53,6 +54,9 @@ public final class Server: @unchecked Sendable {
     let startupNeedsSnapshot: Bool
     /// Samples the host facts four-letter words report, off the loop.
     let hostFacts: HostFactsSampler
+    /// The election and quorum ports, in an ensemble (nil standalone).
+    var peers: PeerNetwork?
+    let myID: ServerID?
 
     /// The port the client listener is bound to (useful with `clientPort=0`).
     public var clientPort: UInt16 { listener?.localPort ?? 0 }
@@ -81,8 +85,19 @@ public final class Server: @unchecked Sendable {
         layout = StorageLayout(dataDir: config.dataDir, dataLogDir: config.dataLogDir)
         let database = try Server.recover(config, layout: layout, logger: logger)
         startupNeedsSnapshot = database.snapshotZxid == nil || database.replayedTxns > 0
-        replica = Replica(config: replicaConfig, tree: database.tree, sessions: database.sessions, now: Server.clock())
-        tickIntervalMs = Int64(max(10, min(config.tickTimeMs / 2, config.containerCheckIntervalMs)))
+        var ensemble: EnsembleStart?
+        if config.isStandalone {
+            myID = nil
+        } else {
+            let start = try Server.ensembleStart(config, layout: layout, lastZxid: database.lastZxid, logger: logger)
+            myID = start.peer.myID
+            replicaConfig.serverID = start.peer.myID
+            ensemble = start
+        }
+        replica = Replica(config: replicaConfig, tree: database.tree, sessions: database.sessions, now: Server.clock(), ensemble: ensemble)
+        // An ensemble ticks often: election timeouts are a few hundred ms, pings half a tick.
+        let tickMs = Int64(max(10, min(config.tickTimeMs / 2, config.containerCheckIntervalMs)))
+        tickIntervalMs = ensemble == nil ? tickMs : min(tickMs, 50)
         lastTickMs = monotonicMilliseconds()
         hostFacts = try Server.makeHostFactsSampler(config: config)
         readBuffer = [UInt8](repeating: 0, count: config.limits.readBufferBytes)
@@ -90,6 +105,10 @@ public final class Server: @unchecked Sendable {
             loop = try EventLoop()
         } catch {
             throw .fatal("cannot create the event loop: \(error)")
+        }
+        if let ensemble {
+            peers = PeerNetwork(myID: ensemble.peer.myID, verifier: ensemble.peer.verifier, listenOnAllIPs: config.quorumListenOnAllIPs,
+                                loop: loop, logger: logger)
         }
     }
 
@@ -137,7 +156,14 @@ public final class Server: @unchecked Sendable {
         }
         try hostFacts.start()
         logger.info("binding to port \(listener!.localAddress.javaDescription)")
-        logger.info("Started server, serving standalone on client port \(clientPort), dataDir \(config.dataDir), tickTime \(config.tickTimeMs)")
+        if let peers, let myID {
+            try peers.start()
+            logger.info("Started server \(myID) of an ensemble of \(config.servers.count), client port \(clientPort), dataDir \(config.dataDir), tickTime \(config.tickTimeMs), initLimit \(config.initLimitTicks), syncLimit \(config.syncLimitTicks)")
+            replica.handle(.peer(.start), now: Server.clock())
+            feedPeerInputs()
+        } else {
+            logger.info("Started server, serving standalone on client port \(clientPort), dataDir \(config.dataDir), tickTime \(config.tickTimeMs)")
+        }
     }
 
     /// Asks a running server to shut down, from any thread (tests, embedding).
@@ -157,11 +183,14 @@ public final class Server: @unchecked Sendable {
                 throw .fatal("event loop failed: \(error)")
             }
             for event in events { handle(event) }
+            feedPeerInputs()
             if stopRequested.withLock({ $0 }) { stopping = true }
             handleStorageResults()
             if monotonicMilliseconds() - lastTickMs >= tickIntervalMs {
                 lastTickMs = monotonicMilliseconds()
                 replica.handle(.tick, now: Server.clock())
+                peers?.tick(nowMs: lastTickMs)
+                feedPeerInputs()
                 if acceptsPaused, let listener {
                     acceptsPaused = false
                     try? loop.modify(listener.fd, interest: .read, token: Server.listenerToken)
@@ -178,6 +207,8 @@ public final class Server: @unchecked Sendable {
         case Server.listenerToken: acceptConnections()
         case EventLoop.signalToken: receiveSignal()
         case EventLoop.wakeupToken: break
+        case let token where PeerNetwork.owns(token):
+            peers?.handle(event, readBuffer: &readBuffer)
         default:
             guard let socket = sockets[event.token] else { return }
             if event.readable || event.hangup || event.error { read(socket) }

@@ -42,6 +42,8 @@ public struct ServerConfig: Sendable, Equatable {
     public var electionAlg: Int = 3
     /// `server.N` lines, in file order.
     public var servers: [QuorumServer] = []
+    /// This server's id in the ensemble, from `dataDir/myid` (`ServerMain.loadMyID`); nil standalone.
+    public var myID: ServerID?
     /// `peerType`: this server's role when it is listed in `servers` without a type.
     public var peerType: QuorumServer.LearnerType = .participant
     /// `standaloneEnabled`: with one `server.N` line, run standalone (true) or as an ensemble of one.

@@ -1,6 +1,6 @@
 /// `zk-server [zoo.cfg]`: loads the configuration (embedded defaults without an argument), starts
 /// the server and runs it until SIGTERM/SIGINT. Exit status: 0 after a clean shutdown, 2 for an
-/// invalid configuration (including an ensemble, until Zab exists), 1 for a fatal runtime condition
+/// invalid configuration (including a missing or unlisted `myid` in an ensemble), 1 for a fatal runtime condition
 /// (port in use, unusable data directory).
 import ZKCore
 import ZKPosix
@@ -33,13 +33,17 @@ public enum ServerMain {
                             sink: { line in try? standardOutput.write(Array((line + "\n").utf8)) })
         for warning in parsed.warnings { logger.warn(warning) }
         for notice in parsed.notices { logger.info(notice) }
-        if let refusal = ensembleRefusal(parsed.config, source: arguments.first ?? "embedded defaults") {
-            logger.error(refusal)
-            printError(refusal)
-            return 2
+        var config = parsed.config
+        if !config.isStandalone {
+            switch loadMyID(config) {
+            case .success(let id): config.myID = id
+            case .failure(let errors):
+                errors.messages.forEach { logger.error($0); printError($0) }
+                return 2
+            }
         }
         do {
-            let server = try Server(config: parsed.config, logger: logger)
+            let server = try Server(config: config, logger: logger)
             try server.start()
             try server.run()
             return 0
@@ -50,13 +54,19 @@ public enum ServerMain {
         }
     }
 
-    /// Servers configured as an ensemble must not each run standalone: three independent writable
-    /// trees that clients take for one is worse than no server. Until the Zab ensemble code exists,
-    /// such a configuration is refused.
-    static func ensembleRefusal(_ config: ServerConfig, source: String) -> String? {
-        guard !config.isStandalone else { return nil }
-        let ids = config.servers.map { "server.\($0.id.rawValue)" }.joined(separator: ", ")
-        return "\(source): \(ids) configure an ensemble, which this build cannot run yet (no Zab); refusing to start rather than serve a standalone tree the other servers do not share. Remove the server.N lines to run standalone."
+    /// An ensemble member's id: `dataDir/myid`, which must name one of the `server.N` lines.
+    static func loadMyID(_ config: ServerConfig) -> Result<ServerID, ConfigErrors> {
+        let path = config.dataDir + "/myid"
+        let bytes: [UInt8]
+        do { bytes = try FileSystem.readFile(path) } catch {
+            return .failure(ConfigErrors(["\(path): cannot read the myid file, which each server of an ensemble needs (the N of its server.N line): \(error)"]))
+        }
+        switch ConfigParser.parseMyID(fileContents: String(decoding: bytes, as: UTF8.self), source: path) {
+        case .failure(let errors): return .failure(errors)
+        case .success(let id):
+            if case .failure(let errors) = ConfigParser.validate(myid: id, for: config, source: path) { return .failure(errors) }
+            return .success(id)
+        }
     }
 
     static func loadConfig(path: String?) -> Result<ParsedConfig, ConfigErrors> {

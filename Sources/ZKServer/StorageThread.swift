@@ -21,6 +21,8 @@ final class StorageThread: @unchecked Sendable {
     private struct Queue {
         var commands: [StorageCommand] = []
         var stopping = false
+        /// A batch taken from `commands` is being carried out.
+        var busy = false
     }
     private let queue = Mutex(Queue())
     private let results = Mutex<[StorageResult]>([])
@@ -60,6 +62,13 @@ final class StorageThread: @unchecked Sendable {
         }
     }
 
+    /// Blocks until every command sent so far is carried out (a Zab role change reloads the
+    /// database from disk, which must see them). The thread publishes its results before it looks
+    /// for more work, so an empty queue and an idle thread mean every result is published.
+    func waitIdle() {
+        while queue.withLock({ !$0.commands.isEmpty || $0.busy }) { sleepMilliseconds(1) }
+    }
+
     /// Carries out every command sent so far, then stops the thread and closes the log.
     func stop() {
         queue.withLock { $0.stopping = true }
@@ -76,6 +85,7 @@ final class StorageThread: @unchecked Sendable {
         while true {
             let stopping = queue.withLock { q in
                 swap(&batch, &q.commands)
+                q.busy = !batch.isEmpty
                 return q.stopping
             }
             if batch.isEmpty {
@@ -102,6 +112,7 @@ final class StorageThread: @unchecked Sendable {
                 }
             }
             batch.removeAll(keepingCapacity: true)
+            queue.withLock { $0.busy = false }
         }
     }
 }

@@ -290,6 +290,9 @@ public final class SingleServerSimulation {
                 case .persist(let command):
                     fail("a .persist effect in Ready.output: \(command)")
                     return
+                case .peer(let output):
+                    fail("a standalone replica asked for ensemble work: \(output)")
+                    return
                 }
             }
             if options.bug == .durableBeforeWrite, let zxid = appendedNow {

@@ -95,6 +95,7 @@ final class Harness {
             case .persist: continue
             case .send(let c, let bytes): receive(bytes, on: c)
             case .close(let c): inbox[c, default: []].append(.close)
+            case .peer(let output): Issue.record("a standalone replica asked for ensemble work: \(output)")
             }
             effects.append(effect)
         }

@@ -1,0 +1,92 @@
+/// The server shell's part in an ensemble: what the replica starts from (`myid`, the epoch
+/// files, the quorum from `server.N` lines), the network's inputs handed to the replica, and the
+/// two blocking jobs Zab asks of the shell between roles: reloading the database from disk and
+/// saving a snapshot the leader sent.
+import ZKCore
+import ZKProtocol
+import ZKDataTree
+import ZKStorage
+import ZKZab
+import ZKReplica
+import ZKPosix
+
+extension Server {
+    /// The quorum, this server's id and its epoch files. A missing `currentEpoch` is the epoch of the last
+    /// logged txn and a missing `acceptedEpoch` is `currentEpoch`, as Apache's `loadDataBase` takes them.
+    static func ensembleStart(_ config: ServerConfig, layout: StorageLayout, lastZxid: Zxid, logger: Logger) throws(ServerError) -> EnsembleStart {
+        guard let myID = config.myID else { throw .fatal("an ensemble member started without its myid") }
+        let members = config.servers.map { server in
+            QuorumMember(id: server.id, host: server.host, quorumPort: server.quorumPort, electionPort: server.electionPort,
+                         role: server.learnerType == .observer ? .observer : .participant)
+        }
+        let timing = ZabTiming(tickTimeMs: Int64(config.tickTimeMs), initLimitTicks: Int64(config.initLimitTicks),
+                               syncLimitTicks: Int64(config.syncLimitTicks))
+        var peer = PeerConfig(myID: myID, verifier: QuorumVerifier(members: members), timing: timing)
+        peer.finalizeWaitMs = 200
+        let disk = PosixDisk()
+        let current: Epoch
+        let accepted: Epoch
+        do {
+            current = try EpochFile.read(.currentEpoch, disk: disk, layout: layout) ?? lastZxid.epoch
+            accepted = try EpochFile.read(.acceptedEpoch, disk: disk, layout: layout) ?? current
+        } catch {
+            throw .fatal("Unable to read the epoch files in \(layout.snapshotDirectory): \(error)")
+        }
+        guard current <= accepted else {
+            throw .fatal("The current epoch, \(current.rawValue), is newer than the accepted epoch, \(accepted.rawValue), in \(layout.snapshotDirectory)")
+        }
+        guard lastZxid.epoch <= current else {
+            throw .fatal("The current epoch, \(current.rawValue), is older than the last zxid, 0x\(lastZxid.hex)")
+        }
+        logger.info("myid \(myID), acceptedEpoch \(accepted.rawValue), currentEpoch \(current.rawValue), last zxid 0x\(lastZxid.hex)")
+        return EnsembleStart(peer: peer, acceptedEpoch: accepted, currentEpoch: current, lastLoggedZxid: lastZxid)
+    }
+
+    /// Hands what the network received to the replica.
+    func feedPeerInputs() {
+        guard let peers else { return }
+        while !peers.inputs.isEmpty {
+            let inputs = peers.inputs
+            peers.inputs.removeAll()
+            for input in inputs { replica.handle(.peer(input), now: Server.clock()) }
+        }
+    }
+
+    func carryOut(_ output: PeerOutput) {
+        switch output {
+        case .reloadDatabase:
+            reloadDatabase()
+        case .saveSnapshot:
+            let engine = StorageEngine(disk: PosixDisk(), layout: layout, preallocateBytes: 0, forceSync: true,
+                                       limits: config.limits, nanoseconds: monotonicNanoseconds)
+            let result = engine.writeSnapshot(of: replica.tree, sessions: replica.sessionTable)
+            engine.close()
+            var failure: String?
+            if case .snapshotWritten = result {} else { failure = "\(result)" }
+            replica.handle(.peer(.snapshotSaved(failure: failure)), now: Server.clock())
+        case .sendNotification, .listenForLearners, .sendToLearner, .closeLearner, .connectToLeader, .sendToLeader,
+             .closeLeaderConnection:
+            peers?.carryOut(output, nowMs: monotonicMilliseconds())
+        }
+        feedPeerInputs()
+    }
+
+    /// Waits for the log lane to finish what it was sent (and hands its results to the replica
+    /// first), then loads the database from disk, as at startup.
+    private func reloadDatabase() {
+        logLane?.waitIdle()
+        handleStorageResults()
+        let start = monotonicMilliseconds()
+        do {
+            let database = try Recovery.recover(disk: PosixDisk(), layout: layout, extendedTypesEnabled: config.extendedTypesEnabled)
+            for warning in database.warnings { logger.warn(warning) }
+            logger.info("Database reloaded in \(monotonicMilliseconds() - start) ms: last zxid 0x\(database.lastZxid.hex), \(database.replayedTxns) txns replayed")
+            replica.handle(.peer(.databaseReloaded(tree: database.tree, sessions: database.sessions, lastZxid: database.lastZxid)), now: Server.clock())
+        } catch {
+            // The data on disk cannot be read back: this server must not vote with a history it
+            // cannot serve. Stop, as Apache does when loadDataBase fails.
+            logger.error("Unable to reload the database: \(error); shutting down")
+            stopping = true
+        }
+    }
+}
