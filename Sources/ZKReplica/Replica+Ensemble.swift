@@ -152,6 +152,7 @@ extension Replica {
                 return
             }
             guard let packet else { break }
+            if packet.type == .diff { log(.info, "Learner", "Getting a diff from the leader 0x\(packet.zxid.hex)") }
             ensemble.peer.leaderPacket(packet, nowMs: nowMs, into: &ensemble.effects)
             carryOutPeerEffects()
             // The role may have ended (and the decoder with it).
@@ -250,6 +251,9 @@ extension Replica {
         case .sendNotification(let n, let to):
             effects.append(.peer(.sendNotification(n, to: to)))
         case .sendToLearner(let packet, let id):
+            if packet.type == .diff || packet.type == .trunc {
+                log(.info, "LearnerHandler", "Sending \(packet.type) zxid=0x\(packet.zxid.hex) to \(id)")
+            }
             effects.append(.peer(.sendToLearner(id, packet.serialized())))
         case .sendSnapshot(let zxid, let id):
             invariant(tree.lastProcessedZxid == zxid, "SNAP of 0x\(zxid.hex) from a tree at 0x\(tree.lastProcessedZxid.hex)")
