@@ -20,9 +20,9 @@ extension Replica {
     private func fourLetterWordText(_ word: FourLetterWord, argument: Int64?, host: HostSnapshot) -> String {
         if !isServing {
             switch word {
-            case .srvr, .stat, .mntr, .cons, .dump, .wchs, .wchc, .wchp, .crst, .srst:
+            case .srvr, .stat, .mntr, .conf, .cons, .dump, .wchs, .wchc, .wchp, .crst, .srst:
                 return "This ZooKeeper instance is not currently serving requests\n"
-            case .ruok, .isro, .conf, .envi, .dirs, .gtmk, .stmk, .hash:
+            case .ruok, .isro, .envi, .dirs, .gtmk, .stmk, .hash:
                 break
             }
         }
@@ -31,7 +31,7 @@ extension Replica {
         case .isro: return "rw"
         case .srvr: return statText(withClients: false)
         case .stat: return statText(withClients: true)
-        case .conf: return host.conf.map { $0 + "\n" }.joined()
+        case .conf: return ensemble == nil ? host.conf.map { $0 + "\n" }.joined() : host.conf.joined(separator: "\n")
         case .cons: return connectionLines(brief: false).map { $0 + "\n" }.joined() + "\n"
         case .crst:
             for connection in connections.values { connection.stats.reset() }

@@ -26,8 +26,8 @@ extension Server {
         // Apache 3.8.0 reports the txn log directory's size as the data dir size and the snapshot
         // directory's as the log dir size (its FileTxnSnapLog calls the log directory "dataDir");
         // 3.8.4 swapped them back. We match the reference server, 3.8.0.
-        facts.dataDirSizeBytes = Int((try? FileSystem.directorySizeBytes(config.dataLogDir + "/version-2")) ?? 0)
-        facts.dataLogDirSizeBytes = Int((try? FileSystem.directorySizeBytes(config.dataDir + "/version-2")) ?? 0)
+        facts.dataDirSizeBytes = Int((try? FileSystem.directorySizeBytes(config.dataDir + "/version-2")) ?? 0)
+        facts.dataLogDirSizeBytes = Int((try? FileSystem.directorySizeBytes(config.dataLogDir + "/version-2")) ?? 0)
         // Looked up once: a DNS answer that is slow every time would otherwise delay every sample.
         if previous.isSampled {
             facts.hostName = previous.hostName
@@ -61,9 +61,10 @@ extension Server {
         return host
     }
 
-    /// `ZooKeeperServer.dumpConf`, standalone form.
+    /// `ZooKeeperServer.dumpConf`, and in an ensemble `QuorumZooKeeperServer.dumpConf`'s quorum lines
+    /// and membership (the replica ends the text without a newline after `version=`, as Apache does).
     func confLines(dataDirSize: Int, dataLogSize: Int) -> [String] {
-        [
+        var lines = [
             "clientPort=\(clientPort)",
             "secureClientPort=-1",
             "dataDir=\(FileSystem.absolutePath(config.dataDir))/version-2",
@@ -75,8 +76,24 @@ extension Server {
             "minSessionTimeout=\(config.minSessionTimeoutMs)",
             "maxSessionTimeout=\(config.maxSessionTimeoutMs)",
             "clientPortListenBacklog=-1",
-            "serverId=0",
+            "serverId=\(myID?.rawValue ?? 0)",
         ]
+        guard let myID, let me = config.quorumServer(myID) else { return lines }
+        lines += [
+            "initLimit=\(config.initLimitTicks)",
+            "syncLimit=\(config.syncLimitTicks)",
+            "electionAlg=\(config.electionAlg)",
+            "electionPort=\(me.electionPort)",
+            "quorumPort=\(me.quorumPort)",
+            "peerType=\(me.learnerType == .observer ? 1 : 0)",
+            "membership: ",
+        ]
+        for server in config.servers.sorted(by: { $0.id < $1.id }) {
+            let host = server.host.contains(":") ? "[\(server.host)]" : server.host
+            lines.append("server.\(server.id.rawValue)=\(host):\(server.quorumPort):\(server.electionPort):\(server.learnerType.rawValue)")
+        }
+        lines.append("version=0")
+        return lines
     }
 
     /// `envi`: Apache's keys where they mean something for a native process; the Java ones say

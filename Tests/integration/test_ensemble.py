@@ -99,6 +99,10 @@ def test_three_servers_elect_one_leader_and_serve_writes_through_every_server(en
     assert {f"/through-{sid}" for sid in ensemble.members} <= set(tree)
     assert tree["/first"][1] == 3
 
+    conf = four_letter(leader.client_port, "conf")
+    assert f"serverId={leader.sid}\n" in conf and "\nmembership: \n" in conf and conf.endswith("\nversion=0")
+    for member in ensemble.members.values():
+        assert f"server.{member.sid}=127.0.0.1:{member.quorum_port}:{member.election_port}:participant\n" in conf
     mntr = dict(line.split("\t", 1) for line in four_letter(leader.client_port, "mntr").splitlines() if "\t" in line)
     assert mntr["zk_server_state"] == "leader"
     assert mntr["zk_synced_followers"] == "2"
