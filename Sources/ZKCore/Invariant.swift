@@ -7,5 +7,15 @@ public func invariant(
     _ message: @autoclosure () -> String = "",
     file: StaticString = #fileID, line: UInt = #line
 ) {
-    precondition(condition(), message(), file: file, line: line)
+    if !condition() { invariantFailed(message(), file: file, line: line) }
+}
+
+/// Called with a broken invariant's message just before the process traps: `zk-sim` sets it to
+/// print the seed that replays the failure. Set once, before any other thread starts.
+nonisolated(unsafe) public var invariantFailureHook: ((String) -> Void)?
+
+@usableFromInline
+func invariantFailed(_ message: String, file: StaticString, line: UInt) -> Never {
+    invariantFailureHook?("\(file):\(line): \(message)")
+    preconditionFailure(message, file: file, line: line)
 }

@@ -125,3 +125,9 @@ public struct PosixFile: Sendable {
         Socket.close(fd)
     }
 }
+
+/// Flushes the C library's buffered standard output (Swift's `print` writes through it), for a
+/// process about to trap.
+public func flushStandardOutput() {
+    fflush(nil)  // every output stream; `stdout` itself is not concurrency-safe to name
+}

@@ -48,6 +48,11 @@ final class Ensemble {
         lastAppendedZxid = start.lastLoggedZxid
     }
 
+    /// The leader's stream is not read while storage catches up with a TRUNC or a SNAP: what
+    /// follows them must reach the log after the truncation and after the snapshot is saved (a
+    /// txn logged after a SNAP whose snapshot is not yet on disk would leave a gap behind it).
+    var leaderStreamPaused: Bool { reloadWanted != nil || installingSnapshot != nil }
+
     var isLeader: Bool { peer.state == .leading }
     var isLearner: Bool { peer.state == .following || peer.state == .observing }
 }
@@ -66,6 +71,13 @@ extension Replica {
         case .observing: return "observer"
         case .looking: return "looking"
         }
+    }
+
+    /// The epoch this server leads and serves in (nil unless an established leader): the
+    /// simulator's "one leader per epoch" checker reads it.
+    public var establishedLeaderEpoch: Epoch? {
+        guard let ensemble, ensemble.isLeader, isServing else { return nil }
+        return ensemble.peer.leader?.epoch
     }
 
     /// The state of this server's Zab peer (nil standalone).
@@ -129,6 +141,8 @@ extension Replica {
             } else {
                 log(.info, "Learner", "Snapshot of 0x\(zxid.hex) from the leader saved")
                 ensemble.peer.snapshotInstalled(nowMs: nowMs, into: &ensemble.effects)
+                carryOutPeerEffects()
+                receiveFromLeader([], nowMs: nowMs)
             }
         }
         carryOutPeerEffects()
@@ -138,7 +152,7 @@ extension Replica {
         guard let ensemble, var decoder = ensemble.leaderDecoder else { return }
         ensemble.leaderDecoder = nil
         decoder.append(bytes[...])
-        while ensemble.leaderDecoder == nil {
+        while ensemble.leaderDecoder == nil && !ensemble.leaderStreamPaused {
             if ensemble.snapshotReader != nil {
                 guard readSnapshot(from: &decoder, nowMs: nowMs) else { break }
                 continue
@@ -212,6 +226,8 @@ extension Replica {
         case .truncated(let zxid):
             if lastZxid == zxid {
                 ensemble.peer.truncated(nowMs: nowMs, into: &ensemble.effects)
+                carryOutPeerEffects()
+                receiveFromLeader([], nowMs: nowMs)
             } else {
                 // A snapshot newer than the truncation point: the log alone cannot be cut back.
                 log(.error, "Learner", "Cannot truncate to 0x\(zxid.hex): the newest snapshot is at 0x\(lastZxid.hex); remove this server's data directory to resynchronize it")
@@ -291,6 +307,9 @@ extension Replica {
         case .commit(let zxid):
             commitFromQuorum(through: zxid)
         case .reloadDatabase:
+            // A SNAP being installed is abandoned with the role: the reload reads what is on disk.
+            ensemble.installingSnapshot = nil
+            ensemble.snapshotReader = nil
             ensemble.reloadWanted = .roleEnded
             requestReloadIfDrained()
         case .stateChanged(let state, let serving):

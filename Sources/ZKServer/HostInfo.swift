@@ -26,8 +26,10 @@ extension Server {
         // Apache 3.8.0 reports the txn log directory's size as the data dir size and the snapshot
         // directory's as the log dir size (its FileTxnSnapLog calls the log directory "dataDir");
         // 3.8.4 swapped them back. We match the reference server, 3.8.0.
-        facts.dataDirSizeBytes = Int((try? FileSystem.directorySizeBytes(config.dataDir + "/version-2")) ?? 0)
-        facts.dataLogDirSizeBytes = Int((try? FileSystem.directorySizeBytes(config.dataLogDir + "/version-2")) ?? 0)
+        // Apache 3.8's swap, kept: its `dirs` and `conf` report the log directory's size as the data
+        // directory's and the other way round (HostFactsTests).
+        facts.dataDirSizeBytes = Int((try? FileSystem.directorySizeBytes(config.dataLogDir + "/version-2")) ?? 0)
+        facts.dataLogDirSizeBytes = Int((try? FileSystem.directorySizeBytes(config.dataDir + "/version-2")) ?? 0)
         // Looked up once: a DNS answer that is slow every time would otherwise delay every sample.
         if previous.isSampled {
             facts.hostName = previous.hostName

@@ -8,16 +8,20 @@
 /// request on it was unanswered when the server lost power (that one may or may not have landed).
 import ZKCore
 import ZKProtocol
+import ZKDataTree
 
 final class SimulatedClient {
     enum Write: Equatable {
         case create(path: String, data: [UInt8])
         case setData(path: String, data: [UInt8])
         case delete(path: String)
+        /// An ephemeral `/e<id>-<n>`, outside the model (it lives as long as the session); the
+        /// ensemble simulator checks that no ephemeral outlives its session.
+        case createEphemeral(path: String)
 
         var path: String {
             switch self {
-            case .create(let path, _), .setData(let path, _), .delete(let path): return path
+            case .create(let path, _), .setData(let path, _), .delete(let path), .createEphemeral(let path): return path
             }
         }
     }
@@ -32,6 +36,8 @@ final class SimulatedClient {
 
     let id: Int
     let timeoutMs: Int32
+    /// Whether the workload includes ephemerals (one write in ten).
+    var createsEphemerals = false
     private(set) var state = State.disconnected
     /// The session and its password, once a ConnectResponse gave them.
     private(set) var session: SessionID?
@@ -81,7 +87,10 @@ final class SimulatedClient {
         let settled = acknowledged.keys.filter { !busy.contains($0) && !uncertain.contains($0) }.sorted()
         let write: Write
         let roll = Int.random(in: 0..<10, using: &random)
-        if settled.isEmpty || roll < 5 {
+        if createsEphemerals && roll == 9 {
+            nextNode += 1
+            write = .createEphemeral(path: "/e\(id)-\(nextNode)")
+        } else if settled.isEmpty || roll < 5 {
             nextNode += 1
             write = .create(path: "/c\(id)-\(nextNode)", data: Array("\(id):\(nextNode)".utf8))
         } else if roll < 8 {
@@ -103,6 +112,9 @@ final class SimulatedClient {
         case .delete(let path):
             return RequestHeader(xid: xid, type: OpCode.delete.rawValue).serialized()
                 + PathVersionRequest(path: path, version: -1).serialized()
+        case .createEphemeral(let path):
+            return RequestHeader(xid: xid, type: OpCode.create.rawValue).serialized()
+                + CreateRequest(path: path, data: [], acl: ACL.openACLUnsafe, flags: 1).serialized()
         }
     }
 
@@ -172,6 +184,9 @@ final class SimulatedClient {
             acknowledged[path] = data
         case (.delete(let path), .ok):
             acknowledged[path] = nil
+        case (.createEphemeral, .ok):
+            writesAcknowledged += 1
+            return
         case (let write, .systemError):
             // The log failed. The txn was not durable, but its bytes may have reached the page
             // cache before the failure and survive a restart that is not a power loss: its fate is
@@ -192,9 +207,31 @@ final class SimulatedClient {
     /// The connection is gone (closed by the server, a network drop, or a power loss): writes
     /// still in flight may or may not have happened.
     func disconnected() {
-        for (_, write) in inFlight { uncertain.insert(write.path) }
+        for (_, write) in inFlight {
+            if case .createEphemeral = write { continue }
+            uncertain.insert(write.path)
+        }
         inFlight.removeAll()
         state = .disconnected
+    }
+
+    /// Every node this client was told it wrote is in `tree` with its data; none it was told it
+    /// deleted (or never wrote) is; the ones whose fate was unknown are settled from the tree.
+    /// Returns the first violation.
+    func check(against tree: DataTree) -> String? {
+        for (path, data) in acknowledged where !uncertain.contains(path) {
+            guard let node = tree.node(path) else { return "acknowledged write lost: \(path) of client \(id) is missing" }
+            if (node.data ?? []) != data { return "acknowledged write lost: \(path) of client \(id) has old data" }
+        }
+        let prefix = "c\(id)-"
+        for name in tree.node("/")?.children.sorted() ?? [] where name.hasPrefix(prefix) {
+            let path = "/" + name
+            if acknowledged[path] == nil, !uncertain.contains(path) {
+                return "\(path) exists although client \(id) was told it was deleted (or never created it)"
+            }
+        }
+        for path in uncertain.sorted() { settle(path, data: tree.node(path).map { $0.data ?? [] }) }
+        return nil
     }
 
     /// After the checker compared the model with a recovered server: adopt what the server has for

@@ -412,26 +412,8 @@ public final class SingleServerSimulation {
             if let session = client.session, recovered.sessions[session] == nil, !history.closedSessions.contains(session) {
                 return fail("session 0x\(session.hex) of client \(client.id) went backwards: it was created, never closed, and is gone")
             }
-            checkModel(of: client, against: recovered.tree)
-            if failure != nil { return }
+            if let violation = client.check(against: recovered.tree) { return fail(violation) }
         }
-    }
-
-    /// Every node the client was told it wrote is there with its data; none it was told it
-    /// deleted (or never wrote) is; the ones whose fate was unknown are settled from the tree.
-    private func checkModel(of client: SimulatedClient, against tree: DataTree) {
-        for (path, data) in client.acknowledged where !client.uncertain.contains(path) {
-            guard let node = tree.node(path) else { return fail("acknowledged write lost: \(path) of client \(client.id) is missing") }
-            if (node.data ?? []) != data { return fail("acknowledged write lost: \(path) of client \(client.id) has old data") }
-        }
-        let prefix = "c\(client.id)-"
-        for name in tree.node("/")?.children.sorted() ?? [] where name.hasPrefix(prefix) {
-            let path = "/" + name
-            if client.acknowledged[path] == nil, !client.uncertain.contains(path) {
-                return fail("\(path) exists although client \(client.id) was told it was deleted (or never created it)")
-            }
-        }
-        for path in client.uncertain.sorted() { client.settle(path, data: tree.node(path).map { $0.data ?? [] }) }
     }
 
     private func checkClients() {

@@ -133,8 +133,10 @@ public final class StorageEngine {
         guard logFailure == nil else { return }
         logLane(&results) { w throws(DiskError) in
             try w.roll()
-            try TxnLogHistory.truncate(after: zxid, disk: disk, layout: layout)
-            try w.rewind(to: zxid)
+            // The writer continues after what the log really holds, which is below `zxid` when the
+            // log ended before it (a SNAP's cut-back of a lagging log).
+            let kept = try TxnLogHistory.truncate(after: zxid, disk: disk, layout: layout)
+            try w.rewind(to: kept ?? Zxid(0))
         }
         if logFailure == nil { results.append(.logTruncated(after: zxid)) }
     }

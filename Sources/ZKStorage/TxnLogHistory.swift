@@ -23,11 +23,15 @@ public enum TxnLogHistory {
 
     /// Drops every txn after `zxid`: later files are removed, the file holding `zxid` is cut right
     /// after its record. The caller rolls the writer first, so the next txn starts a new file.
-    public static func truncate(after zxid: Zxid, disk: Disk, layout: StorageLayout) throws(DiskError) {
+    /// Returns the last txn the logs still hold (nil if none): below `zxid` when the logs ended
+    /// before it (a lagging learner's log cut back for a SNAP).
+    @discardableResult
+    public static func truncate(after zxid: Zxid, disk: Disk, layout: StorageLayout) throws(DiskError) -> Zxid? {
         let logs: [(Zxid, String)]
         do { logs = try Recovery.sortedFiles(disk, layout.logDirectory, prefix: "log") } catch {
             throw DiskError(.other, error.description)
         }
+        var last: Zxid?
         for (first, name) in logs.reversed() {
             let path = layout.logDirectory + "/" + name
             if first > zxid {
@@ -36,14 +40,17 @@ public enum TxnLogHistory {
             }
             let parsed: TxnLogFormat.ParsedLog
             do { parsed = try parse(path, disk) } catch { throw DiskError(.other, error.description) }
-            let end = parsed.records.last(where: { $0.zxid <= zxid })?.endOffset ?? TxnLogFormat.headerBytes
+            let kept = parsed.records.last(where: { $0.zxid <= zxid })
+            let end = kept?.endOffset ?? TxnLogFormat.headerBytes
             let file = try disk.openForWriting(path)
             defer { file.close() }
             try file.truncate(to: Int64(min(end, max(parsed.validEnd, TxnLogFormat.headerBytes))))
             try file.sync()
-            break
+            last = kept?.zxid
+            if last != nil { break }
         }
         try disk.syncDirectory(layout.logDirectory)
+        return last
     }
 
     private static func parse(_ path: String, _ disk: Disk) throws(RecoveryError) -> TxnLogFormat.ParsedLog {

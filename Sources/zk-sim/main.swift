@@ -7,6 +7,8 @@
 ///              --start-counter 0xfffffff0 (start near the end of epoch 0's counter)
 ///     zk-sim --ensemble 3 (--seed N | --seeds A-B | --budget-seconds S) [--steps N]
 ///              the ensemble simulator: N ZabPeers with crashes, restarts and partitions
+///     zk-sim --replicas 3 (--seed N | --seeds A-B | --budget-seconds S) [--steps N] [--clients N]
+///              whole servers: N Replicas with their ZabPeers, storage engines and clients
 ///
 /// Exits 1 if any seed fails, 2 on bad arguments. Every run prints the seeds it covered, so a CI
 /// log names the seed to replay.
@@ -30,6 +32,7 @@ var from: UInt64 = 1
 var template = SimulationOptions(seed: 0)
 var alwaysTrace = false
 var ensembleServers: Int?
+var replicaServers: Int?
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
     func value() -> String {
@@ -67,6 +70,9 @@ while let argument = arguments.next() {
         template.startCounter = UInt32(n)
     case "--trace":
         alwaysTrace = true
+    case "--replicas":
+        guard let n = Int(value()), n >= 1, n <= 9 else { usage("bad ensemble size (1…9)") }
+        replicaServers = n
     case "--ensemble":
         guard let n = Int(value()), n >= 1, n <= 9 else { usage("bad ensemble size (1…9)") }
         ensembleServers = n
@@ -75,16 +81,50 @@ while let argument = arguments.next() {
     }
 }
 
+/// The seed being run and how to replay it, printed if an invariant traps mid-run.
+nonisolated(unsafe) var replayCommand = ""
+invariantFailureHook = { message in
+    print("FAILED (invariant): \(message)")
+    print("replay: \(replayCommand)")
+    flushStandardOutput()
+}
+
 let start = monotonicMilliseconds()
 var passed = 0
 var failed: [UInt64] = []
 var seed = seeds?.lowerBound ?? from
 let last = seeds?.upperBound ?? UInt64.max
 if seeds == nil && budgetSeconds == nil { usage("give --seed, --seeds or --budget-seconds") }
-while let servers = ensembleServers {
+while let servers = replicaServers {
+    var options = ReplicaEnsembleOptions(seed: seed)
+    options.servers = servers
+    if template.steps != SimulationOptions(seed: 0).steps { options.steps = template.steps }
+    if template.clients != SimulationOptions(seed: 0).clients { options.clients = template.clients }
+    if alwaysTrace { options.traceSink = { print($0) } }
+    replayCommand = "zk-sim --replicas \(servers) --seed \(seed) --steps \(options.steps) --clients \(options.clients) --trace"
+    let report = ReplicaEnsembleSimulation(options).run()
+    if report.failure == nil {
+        passed += 1
+        if seeds?.count == 1 { print(report.summary) }
+    } else {
+        failed.append(seed)
+        options.trace = !alwaysTrace
+        let replay = ReplicaEnsembleSimulation(options).run()
+        for line in replay.trace.suffix(alwaysTrace ? Int.max : 400) { print(line) }
+        print(replay.summary)
+        print("FAILED: \(report.failure!)")
+        print("replay: zk-sim --replicas \(servers) --seed \(seed) --steps \(options.steps) --clients \(options.clients) --trace")
+        if failed.count >= 5 { break }
+    }
+    if seed == last { break }
+    if let budgetSeconds, monotonicMilliseconds() - start >= budgetSeconds * 1000 { break }
+    seed += 1
+}
+while replicaServers == nil, let servers = ensembleServers {
     var options = EnsembleOptions(seed: seed)
     options.servers = servers
     if template.steps != SimulationOptions(seed: 0).steps { options.steps = template.steps }
+    replayCommand = "zk-sim --ensemble \(servers) --seed \(seed) --steps \(options.steps) --trace"
     var simulation = EnsembleSimulation(options)
     let result = simulation.run()
     if result.failures.isEmpty {
@@ -104,10 +144,12 @@ while let servers = ensembleServers {
     if let budgetSeconds, monotonicMilliseconds() - start >= budgetSeconds * 1000 { break }
     seed += 1
 }
-while ensembleServers == nil {
+while ensembleServers == nil && replicaServers == nil {
     var options = template
     options.seed = seed
     options.trace = alwaysTrace
+    replayCommand = "zk-sim --seed \(seed) --steps \(options.steps) --clients \(options.clients)"
+        + (options.bug.map { " --bug \($0.rawValue)" } ?? "") + (options.startCounter.map { " --start-counter \($0)" } ?? "") + " --trace"
     let report = SingleServerSimulation(options).run()
     if report.failure == nil {
         passed += 1

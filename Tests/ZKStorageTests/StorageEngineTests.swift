@@ -130,6 +130,20 @@ import ZKSimulation
         #expect(after.last?.txn == seven.serialized())
     }
 
+    /// A SNAP cuts a lagging learner's log back to the snapshot's zxid, which is beyond the log's end.
+    /// If that snapshot is then abandoned (the leader went away), the learner goes on from the txn its
+    /// log really ends with: the writer must not believe the log reaches the SNAP's zxid (the
+    /// replica-level ensemble simulator, seed 389, tripped "txn appended after" here).
+    @Test func aTruncationBeyondTheLogsEndLeavesTheWriterAtTheLastTxnKept() throws {
+        let e = engine()
+        _ = run(e, appends(1...4))
+        #expect(run(e, [.truncateLog(after: Zxid(40))]) == [.logTruncated(after: Zxid(40))])
+        #expect(try TxnLogHistory.txns(after: .zero, countMax: 100, disk: disk, layout: layout).map(\.zxid.rawValue) == [1, 2, 3, 4])
+        #expect(run(e, appends(5...5)) == [.durable(through: Zxid(5), txns: 1, syncNanoseconds: 0)])
+        disk.crash()
+        #expect(try TxnLogHistory.txns(after: .zero, countMax: 100, disk: disk, layout: layout).map(\.zxid.rawValue) == [1, 2, 3, 4, 5])
+    }
+
     @Test func historyReadsCrossFilesAndStopAtCountMax() throws {
         let e = engine()
         _ = run(e, appends(1...4) + [.roll] + appends(5...12))

@@ -1,0 +1,58 @@
+import Testing
+import ZKCore
+import ZKSimulation
+
+/// Whole servers in an ensemble (real `Replica`s with their `ZabPeer`s and storage engines, clients
+/// writing through any server) under power losses, restarts and partitions: fixed seeds here,
+/// fresh ones in `scripts/simulate`.
+@Suite struct ReplicaEnsembleSimulationTests {
+    @Test(arguments: UInt64(1)...24)
+    func threeServerSeedsPassEveryChecker(seed: UInt64) {
+        let report = ReplicaEnsembleSimulation(ReplicaEnsembleOptions(seed: seed)).run()
+        #expect(report.failure == nil, "\(report.summary): \(report.failure ?? ""); replay: zk-sim --replicas 3 --seed \(seed) --trace")
+    }
+
+    @Test(arguments: UInt64(1)...6)
+    func fiveServerSeedsPassEveryChecker(seed: UInt64) {
+        var options = ReplicaEnsembleOptions(seed: seed)
+        options.servers = 5
+        let report = ReplicaEnsembleSimulation(options).run()
+        #expect(report.failure == nil, "\(report.summary): \(report.failure ?? ""); replay: zk-sim --replicas 5 --seed \(seed) --trace")
+    }
+
+    /// Bugs the simulator found, kept as seeds:
+    /// - 3 servers, seed 14: a SNAP's snapshot not yet saved when the txns after it reached the log,
+    ///   so a reload found a gap (the leader's stream now pauses until the snapshot is saved);
+    /// - 3 servers, seed 389, and 5 servers, seed 8: a SNAP abandoned with its role still saved the
+    ///   reloaded tree as if it were the leader's, and the log writer believed the log reached the
+    ///   SNAP's zxid after cutting back a log that ended before it.
+    @Test(arguments: [(3, UInt64(14)), (3, 389), (5, 8)])
+    func seedsThatFoundBugs(servers: Int, seed: UInt64) {
+        var options = ReplicaEnsembleOptions(seed: seed)
+        options.servers = servers
+        let report = ReplicaEnsembleSimulation(options).run()
+        #expect(report.failure == nil, "\(report.summary): \(report.failure ?? "")")
+    }
+
+    /// The runs do real work: leaders, commits and acknowledged writes, through crashes.
+    @Test func runsCommitWritesThroughFaults() {
+        var writes = 0, crashes = 0, committed = 0, leaders = 0
+        for seed in UInt64(1)...8 {
+            let report = ReplicaEnsembleSimulation(ReplicaEnsembleOptions(seed: seed)).run()
+            writes += report.writesAcknowledged
+            crashes += report.crashes
+            committed += report.committed
+            leaders += report.leaders.count
+        }
+        #expect(writes > 50 && committed > 300 && crashes > 10 && leaders > 16, "writes \(writes), txns \(committed), crashes \(crashes), leaders \(leaders)")
+    }
+
+    @Test func aSeedReplaysExactly() {
+        var options = ReplicaEnsembleOptions(seed: 7)
+        options.trace = true
+        let first = ReplicaEnsembleSimulation(options).run()
+        let second = ReplicaEnsembleSimulation(options).run()
+        #expect(first.trace == second.trace && !first.trace.isEmpty)
+        #expect(first.summary == second.summary)
+    }
+}
