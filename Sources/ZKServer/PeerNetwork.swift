@@ -47,7 +47,10 @@ final class PeerNetwork {
     /// A peer whose queue grows past this is not reading: its connection is closed.
     static let outputBytesMax = 512 * 1024 * 1024
     static let pendingNotificationsMax = 8
-    static let retryIntervalMs: Int64 = 1000
+    /// Failed connects are retried after 10 ms, doubling to 1 s (servers of an ensemble start
+    /// together, and a leader listens only once elected: the first attempts often find no one).
+    static let firstRetryMs: Int64 = 10
+    static let retryMsMax: Int64 = 1000
 
     let myID: ServerID
     let verifier: QuorumVerifier
@@ -60,12 +63,16 @@ final class PeerNetwork {
     private var electionLinks: [ServerID: PeerLink] = [:]
     private var pending: [ServerID: [Notification]] = [:]
     private var nextDialMs: [ServerID: Int64] = [:]
+    private var dialBackoffMs: [ServerID: Int64] = [:]
+    private var leaderBackoffMs = PeerNetwork.firstRetryMs
     private var leaderLink: PeerLink?
     /// The leader this server wants to follow, and when to try connecting again.
     private var wantedLeader: ServerID?
     private var nextLeaderAttemptMs: Int64 = 0
     private var nextToken: UInt64 = tokenBase + 16
     var inputs: [PeerInput] = []
+    /// Links with bytes queued this turn and not yet written.
+    private var unflushed: [PeerLink] = []
 
     init(myID: ServerID, verifier: QuorumVerifier, listenOnAllIPs: Bool, loop: EventLoop, logger: Logger) {
         self.myID = myID
@@ -115,6 +122,7 @@ final class PeerNetwork {
         case .connectToLeader(let id):
             wantedLeader = id
             nextLeaderAttemptMs = nowMs
+            leaderBackoffMs = PeerNetwork.firstRetryMs
             connectToLeaderIfDue(nowMs: nowMs)
         case .sendToLeader(let bytes):
             guard let link = leaderLink, !link.connecting else { return }
@@ -132,6 +140,26 @@ final class PeerNetwork {
         connectToLeaderIfDue(nowMs: nowMs)
         for (id, queued) in pending.sorted(by: { $0.key < $1.key }) where !queued.isEmpty && electionLinks[id] == nil {
             dial(id, nowMs: nowMs)
+        }
+    }
+
+    /// When a retry is due next (the loop wakes for it), if any is pending.
+    var nextRetryMs: Int64? {
+        var next: Int64?
+        if wantedLeader != nil && leaderLink == nil { next = nextLeaderAttemptMs }
+        for (id, queued) in pending where !queued.isEmpty && electionLinks[id] == nil {
+            let due = nextDialMs[id, default: 0]
+            next = min(next ?? due, due)
+        }
+        return next
+    }
+
+    /// A connect succeeded: the next failure starts the backoff over.
+    private func connected(_ link: PeerLink) {
+        switch link.kind {
+        case .election(let sid): dialBackoffMs[sid] = nil
+        case .leader: leaderBackoffMs = PeerNetwork.firstRetryMs
+        case .electionIncoming, .learner: break
         }
     }
 
@@ -155,9 +183,12 @@ final class PeerNetwork {
 
     private func dial(_ id: ServerID, nowMs: Int64) {
         guard electionLinks[id] == nil, nowMs >= nextDialMs[id, default: 0], let member = verifier.member(id) else { return }
-        nextDialMs[id] = nowMs + PeerNetwork.retryIntervalMs
+        let backoff = dialBackoffMs[id, default: PeerNetwork.firstRetryMs]
+        nextDialMs[id] = nowMs + backoff
+        dialBackoffMs[id] = min(backoff * 2, PeerNetwork.retryMsMax)
         guard let link = open(host: member.host, port: member.electionPort, kind: .election(id)) else { return }
         electionLinks[id] = link
+        if !link.connecting { connected(link) }
         // The handshake goes first (queued until the connect completes).
         link.output.append(ElectionHandshake(serverID: myID, address: me.electionAddress).serialized())
         if !link.connecting { flushPending(id, link) }
@@ -166,7 +197,7 @@ final class PeerNetwork {
     private func flushPending(_ id: ServerID, _ link: PeerLink) {
         let queued = pending.removeValue(forKey: id) ?? []
         for n in queued { sendNotification(n, to: id, nowMs: 0) }
-        write(link)
+        if !link.output.isEmpty { unflushed.append(link) }
     }
 
     private func electionInput(_ link: PeerLink) {
@@ -242,10 +273,14 @@ final class PeerNetwork {
 
     private func connectToLeaderIfDue(nowMs: Int64) {
         guard let id = wantedLeader, leaderLink == nil, nowMs >= nextLeaderAttemptMs, let member = verifier.member(id) else { return }
-        nextLeaderAttemptMs = nowMs + PeerNetwork.retryIntervalMs
+        nextLeaderAttemptMs = nowMs + leaderBackoffMs
+        leaderBackoffMs = min(leaderBackoffMs * 2, PeerNetwork.retryMsMax)
         guard let link = open(host: member.host, port: member.quorumPort, kind: .leader) else { return }
         leaderLink = link
-        if !link.connecting { inputs.append(.leaderConnected) }
+        if !link.connecting {
+            connected(link)
+            inputs.append(.leaderConnected)
+        }
     }
 
     // MARK: Sockets
@@ -300,6 +335,7 @@ final class PeerNetwork {
                 return close(link, reason: nil)  // still `connecting`: retried, not reported
             }
             link.connecting = false
+            connected(link)
             switch link.kind {
             case .leader: inputs.append(.leaderConnected)
             case .election(let sid): flushPending(sid, link)
@@ -333,12 +369,21 @@ final class PeerNetwork {
         if event.writable, links[link.token] != nil { write(link) }
     }
 
+    /// Queues bytes; they are written at the end of the loop turn (`flush`), so a turn's packets to
+    /// one peer (a burst of PROPOSALs, COMMITs or ACKs) leave in one writev, not one syscall each.
     private func enqueue(_ bytes: [UInt8], on link: PeerLink) {
         guard link.output.byteCount + bytes.count <= PeerNetwork.outputBytesMax else {
             return close(link, reason: "its send queue is over \(PeerNetwork.outputBytesMax) bytes")
         }
+        if link.output.isEmpty && !link.connecting { unflushed.append(link) }
         link.output.append(bytes)
-        if !link.connecting { write(link) }
+    }
+
+    /// Writes what this turn queued.
+    func flush() {
+        let links = unflushed
+        unflushed.removeAll(keepingCapacity: true)
+        for link in links where self.links[link.token] != nil { write(link) }
     }
 
     private func write(_ link: PeerLink) {

@@ -22,7 +22,10 @@ extension Server {
         let timing = ZabTiming(tickTimeMs: Int64(config.tickTimeMs), initLimitTicks: Int64(config.initLimitTicks),
                                syncLimitTicks: Int64(config.syncLimitTicks))
         var peer = PeerConfig(myID: myID, verifier: QuorumVerifier(members: members), timing: timing)
-        peer.finalizeWaitMs = 200
+        // Apache waits 200 ms after a quorum agrees before it trusts the vote; 50 ms is plenty for
+        // a better vote to arrive on a LAN, and a quarter of the time without a leader. Timing only:
+        // the votes and the rules are Apache's.
+        peer.finalizeWaitMs = 50
         let disk = PosixDisk()
         let current: Epoch
         let accepted: Epoch

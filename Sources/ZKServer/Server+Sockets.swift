@@ -137,7 +137,10 @@ extension Server {
     func drainEffects() {
         while true {
             replica.takeReady(into: &ready)
-            if ready.isEmpty { return }
+            if ready.isEmpty {
+                peers?.flush()
+                return
+            }
             persist(ready.persist)
             var touched: [ClientSocket] = []
             for effect in ready.output {
@@ -159,6 +162,7 @@ extension Server {
                 }
             }
             for socket in touched where sockets[socket.id.rawValue] != nil { write(socket) }
+            peers?.flush()
         }
     }
 

@@ -176,17 +176,25 @@ public final class Server: @unchecked Sendable {
     public func run() throws(ServerError) {
         while !stopping {
             let nowMs = monotonicMilliseconds()
-            let timeout = Int32(max(0, min(tickIntervalMs, lastTickMs + tickIntervalMs - nowMs)))
+            var wakeMs = lastTickMs + tickIntervalMs
+            if let retry = peers?.nextRetryMs { wakeMs = min(wakeMs, retry) }
+            // Election timeouts (the finalize wait) are finer than the tick.
+            if let deadline = replica.peerDeadlineMs { wakeMs = min(wakeMs, deadline) }
+            let timeout = Int32(max(0, min(tickIntervalMs, wakeMs - nowMs)))
             do {
                 try loop.wait(timeoutMs: timeout, into: &events)
             } catch {
                 throw .fatal("event loop failed: \(error)")
             }
             for event in events { handle(event) }
+            if let peers, let retry = peers.nextRetryMs, monotonicMilliseconds() >= retry {
+                peers.tick(nowMs: monotonicMilliseconds())
+            }
             feedPeerInputs()
             if stopRequested.withLock({ $0 }) { stopping = true }
             handleStorageResults()
-            if monotonicMilliseconds() - lastTickMs >= tickIntervalMs {
+            let electionDue = replica.peerDeadlineMs.map { monotonicMilliseconds() >= $0 } ?? false
+            if electionDue || monotonicMilliseconds() - lastTickMs >= tickIntervalMs {
                 lastTickMs = monotonicMilliseconds()
                 replica.handle(.tick, now: Server.clock())
                 peers?.tick(nowMs: lastTickMs)
