@@ -32,6 +32,8 @@ final class Ensemble {
     var snapshotReader: SnapStreamReader?
     /// Connections with a `sync` in flight, oldest first (syncs complete in the order asked).
     var syncQueue: [ConnectionID] = []
+    /// Connections resuming a session, waiting for the leader's answer to REVALIDATE.
+    var revalidating: [SessionID: [ConnectionID]] = [:]
     /// Why a database reload is wanted, once the log has drained.
     enum Reload { case roleEnded, truncated(Zxid) }
     var reloadWanted: Reload?
@@ -44,7 +46,7 @@ final class Ensemble {
 
     init(_ start: EnsembleStart) {
         peer = ZabPeer(config: start.peer, acceptedEpoch: start.acceptedEpoch, currentEpoch: start.currentEpoch,
-                       lastLoggedZxid: start.lastLoggedZxid)
+                       lastLoggedZxid: start.lastLoggedZxid, committedLog: start.committedLog)
         lastAppendedZxid = start.lastLoggedZxid
     }
 
@@ -320,8 +322,8 @@ extension Replica {
             let valid = sessions.isActive(touch.session)
             if valid { sessions.touch(touch.session, nowMs: nowMs) }
             ensemble.peer.revalidated(touch.session, valid: valid, for: from, nowMs: nowMs, into: &ensemble.effects)
-        case .revalidated:
-            break  // this server does not send REVALIDATE (it resumes sessions from the replicated table)
+        case .revalidated(let session, let valid):
+            revalidated(session, valid: valid)
         case .touchSessions(let touches):
             for touch in touches { sessions.touch(touch.session, nowMs: nowMs) }
         case .syncReached(let learner):
@@ -411,6 +413,7 @@ extension Replica {
             close(connection, reason: "the server is not serving (\(state))")
         }
         ensemble.syncQueue.removeAll()
+        ensemble.revalidating.removeAll()
     }
 
     // MARK: Requests in an ensemble

@@ -56,16 +56,53 @@ extension Replica {
         propose(database.prepareCreateSession(id, timeoutMs: timeoutMs, time: now.wallMs))
     }
 
-    /// Reattaches a connection to a live session after checking its password.
+    /// Reattaches a connection to a live session after checking its password. On a Zab learner the
+    /// leader, which alone expires sessions, is asked first (REVALIDATE): this server's copy of the
+    /// session table may not have its closeSession yet.
     private func resumeSession(_ id: SessionID, password: [UInt8], on connection: Connection) {
         log(.info, "ZooKeeperServer", "Client attempting to renew session 0x\(id.hex) at \(connection.remote.javaDescription)")
         guard password == sessionPassword(for: id), sessions.isActive(id) else {
-            log(.info, "ZooKeeperServer", "Invalid session 0x\(id.hex) for client \(connection.remote.javaDescription), probably expired")
-            sendConnectResponse(ConnectResponse(timeOut: 0, sessionId: 0, passwd: Array(repeating: 0, count: 16),
-                                                readOnly: connection.sentReadOnlyFlag ? false : nil), to: connection)
-            close(connection, reason: "invalid session")
+            refuseResumption(id, on: connection)
             return
         }
+        if let ensemble, ensemble.isLearner {
+            connection.session = id
+            connection.pending.append(PendingRequest(xid: 0, op: .createSession, kind: .connect, receivedAtMs: now.monotonicMs))
+            outstandingRequests += 1
+            ensemble.revalidating[id, default: []].append(connection.id)
+            ensemble.peer.revalidate(id, timeoutMs: connection.negotiatedTimeoutMs, into: &ensemble.effects)
+            carryOutPeerEffects()
+            return
+        }
+        attachResumed(id, on: connection)
+    }
+
+    /// The leader answered a REVALIDATE: every connection waiting to resume `id` is answered.
+    func revalidated(_ id: SessionID, valid: Bool) {
+        guard let ensemble, let waiting = ensemble.revalidating.removeValue(forKey: id) else { return }
+        for connectionID in waiting {
+            guard let connection = connections[connectionID], !connection.isClosing,
+                  let head = connection.head, case .connect = head.kind else { continue }
+            connection.popHead()
+            outstandingRequests -= 1
+            connection.session = nil
+            if valid && sessions[id] != nil {
+                attachResumed(id, on: connection)
+                answerReady(connection)
+            } else {
+                refuseResumption(id, on: connection)
+            }
+        }
+    }
+
+    private func refuseResumption(_ id: SessionID, on connection: Connection) {
+        log(.info, "ZooKeeperServer", "Invalid session 0x\(id.hex) for client \(connection.remote.javaDescription), probably expired")
+        sendConnectResponse(ConnectResponse(timeOut: 0, sessionId: 0, passwd: Array(repeating: 0, count: 16),
+                                            readOnly: connection.sentReadOnlyFlag ? false : nil), to: connection)
+        close(connection, reason: "invalid session")
+    }
+
+    private func attachResumed(_ id: SessionID, on connection: Connection) {
         if let previous = attached[id], previous != connection.id, let old = connections[previous] {
             close(old, reason: "session 0x\(id.hex) moved to another connection")
         }

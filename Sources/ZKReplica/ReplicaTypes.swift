@@ -133,11 +133,14 @@ public struct EnsembleStart: Sendable {
     public var acceptedEpoch: Epoch
     public var currentEpoch: Epoch
     public var lastLoggedZxid: Zxid
-    public init(peer: PeerConfig, acceptedEpoch: Epoch, currentEpoch: Epoch, lastLoggedZxid: Zxid) {
+    /// The newest txns of the log, oldest first: the DIFF window a leader starts with.
+    public var committedLog: [Proposal]
+    public init(peer: PeerConfig, acceptedEpoch: Epoch, currentEpoch: Epoch, lastLoggedZxid: Zxid, committedLog: [Proposal] = []) {
         self.peer = peer
         self.acceptedEpoch = acceptedEpoch
         self.currentEpoch = currentEpoch
         self.lastLoggedZxid = lastLoggedZxid
+        self.committedLog = committedLog
     }
 }
 

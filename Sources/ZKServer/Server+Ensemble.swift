@@ -13,7 +13,8 @@ import ZKPosix
 extension Server {
     /// The quorum, this server's id and its epoch files. A missing `currentEpoch` is the epoch of the last
     /// logged txn and a missing `acceptedEpoch` is `currentEpoch`, as Apache's `loadDataBase` takes them.
-    static func ensembleStart(_ config: ServerConfig, layout: StorageLayout, lastZxid: Zxid, logger: Logger) throws(ServerError) -> EnsembleStart {
+    static func ensembleStart(_ config: ServerConfig, layout: StorageLayout, database: RecoveredDatabase, logger: Logger) throws(ServerError) -> EnsembleStart {
+        let lastZxid = database.lastZxid
         guard let myID = config.myID else { throw .fatal("an ensemble member started without its myid") }
         let members = config.servers.map { server in
             QuorumMember(id: server.id, host: server.host, quorumPort: server.quorumPort, electionPort: server.electionPort,
@@ -22,10 +23,10 @@ extension Server {
         let timing = ZabTiming(tickTimeMs: Int64(config.tickTimeMs), initLimitTicks: Int64(config.initLimitTicks),
                                syncLimitTicks: Int64(config.syncLimitTicks))
         var peer = PeerConfig(myID: myID, verifier: QuorumVerifier(members: members), timing: timing)
-        // Apache waits 200 ms after a quorum agrees before it trusts the vote; 50 ms is plenty for
-        // a better vote to arrive on a LAN, and a quarter of the time without a leader. Timing only:
+        // Apache waits 200 ms after a quorum agrees before it trusts the vote; 25 ms is plenty for
+        // a better vote to arrive on a LAN, and an eighth of the time without a leader. Timing only:
         // the votes and the rules are Apache's.
-        peer.finalizeWaitMs = 50
+        peer.finalizeWaitMs = 25
         let disk = PosixDisk()
         let current: Epoch
         let accepted: Epoch
@@ -42,7 +43,18 @@ extension Server {
             throw .fatal("The current epoch, \(current.rawValue), is older than the last zxid, 0x\(lastZxid.hex)")
         }
         logger.info("myid \(myID), acceptedEpoch \(accepted.rawValue), currentEpoch \(current.rawValue), last zxid 0x\(lastZxid.hex)")
-        return EnsembleStart(peer: peer, acceptedEpoch: accepted, currentEpoch: current, lastLoggedZxid: lastZxid)
+        // The DIFF window starts with the txns recovery replayed from the log, as Apache's does: a
+        // leader restarted a moment ago can DIFF a follower that was a little behind, not SNAP it.
+        var committedLog: [Proposal] = []
+        if database.replayedTxns > 0 {
+            do {
+                committedLog = try TxnLogHistory.txns(after: database.snapshotZxid ?? Zxid(0), countMax: database.replayedTxns, disk: disk, layout: layout)
+                    .suffix(peer.committedLogCountMax).map { Proposal(zxid: $0.zxid, data: $0.txn) }
+            } catch {
+                logger.warn("Cannot read the log back for the DIFF window: \(error); followers behind will get a snapshot")
+            }
+        }
+        return EnsembleStart(peer: peer, acceptedEpoch: accepted, currentEpoch: current, lastLoggedZxid: lastZxid, committedLog: committedLog)
     }
 
     /// Hands what the network received to the replica.

@@ -89,7 +89,7 @@ public final class Server: @unchecked Sendable {
         if config.isStandalone {
             myID = nil
         } else {
-            let start = try Server.ensembleStart(config, layout: layout, lastZxid: database.lastZxid, logger: logger)
+            let start = try Server.ensembleStart(config, layout: layout, database: database, logger: logger)
             myID = start.peer.myID
             replicaConfig.serverID = start.peer.myID
             ensemble = start

@@ -362,9 +362,15 @@ public final class ReplicaEnsembleSimulation {
         peer.finalizeWaitMs = 20
         peer.maxNotificationIntervalMs = 400
         peer.committedLogCountMax = Int.random(in: 2...50, using: &random)
+        // The DIFF window starts with the txns recovery replayed, as the shell's does.
+        var committedLog: [Proposal] = []
+        if recovered.replayedTxns > 0, let records = try? TxnLogHistory.txns(after: recovered.snapshotZxid ?? .zero, countMax: recovered.replayedTxns,
+                                                                               disk: server.disk, layout: layout) {
+            committedLog = records.map { Proposal(zxid: $0.zxid, data: $0.txn) }
+        }
         server.replica = Replica(config: replicaConfig, tree: recovered.tree, sessions: recovered.sessions, now: clock,
                                  ensemble: EnsembleStart(peer: peer, acceptedEpoch: accepted, currentEpoch: current,
-                                                         lastLoggedZxid: recovered.lastZxid))
+                                                         lastLoggedZxid: recovered.lastZxid, committedLog: committedLog))
         server.logEngine = StorageEngine(disk: server.disk, layout: layout, preallocateBytes: 1024, forceSync: true,
                                          limits: config.limits, nanoseconds: { [unowned self] in clock.monotonicMs * 1_000_000 })
         server.snapshotEngine = StorageEngine(disk: server.disk, layout: layout, preallocateBytes: 1024, forceSync: true,

@@ -78,7 +78,10 @@ public struct ZabPeer: Sendable {
     /// Between a role's end and `databaseReloaded`: no election runs.
     public private(set) var awaitingReload = false
 
-    public init(config: PeerConfig, acceptedEpoch: Epoch, currentEpoch: Epoch, lastLoggedZxid: Zxid) {
+    /// `committedLog`: the newest logged txns, oldest first (Apache's `loadDataBase` fills the DIFF
+    /// window with the txns it replays from the log); more than `committedLogCountMax` are trimmed.
+    public init(config: PeerConfig, acceptedEpoch: Epoch, currentEpoch: Epoch, lastLoggedZxid: Zxid, committedLog: [Proposal] = []) {
+        self.committedLog = Array(committedLog.filter { $0.zxid <= lastLoggedZxid }.suffix(config.committedLogCountMax))
         self.config = config
         var electionConfig = ElectionConfig(myID: config.myID, verifier: config.verifier)
         electionConfig.finalizeWaitMs = config.finalizeWaitMs

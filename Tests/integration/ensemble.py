@@ -78,10 +78,12 @@ class Member:
 class Ensemble:
     root: Path
     members: dict[int, Member] = field(default_factory=dict)
+    observers: set[int] = field(default_factory=set)
 
     @classmethod
-    def create(cls, root: Path, kinds: dict[int, str]) -> "Ensemble":
+    def create(cls, root: Path, kinds: dict[int, str], observers: tuple[int, ...] = ()) -> "Ensemble":
         ensemble = cls(root)
+        ensemble.observers = set(observers)
         for sid, kind in sorted(kinds.items()):
             if kind == "swift" and not ZK_SERVER_BIN:
                 pytest.skip("ZK_SERVER_BIN is not set")
@@ -103,8 +105,11 @@ class Ensemble:
             "dataDir": str(member.data), "clientPort": str(member.client_port), "clientPortAddress": "127.0.0.1",
             "4lw.commands.whitelist": "*", "admin.enableServer": "false", "maxSessionTimeout": "60000",
         }
+        if member.sid in self.observers:
+            config["peerType"] = "observer"
         for other in self.members.values():
-            config[f"server.{other.sid}"] = f"127.0.0.1:{other.quorum_port}:{other.election_port}"
+            role = ":observer" if other.sid in self.observers else ""
+            config[f"server.{other.sid}"] = f"127.0.0.1:{other.quorum_port}:{other.election_port}{role}"
         (member.directory / "zoo.cfg").write_text("".join(f"{k}={v}\n" for k, v in config.items()))
 
     # MARK: processes

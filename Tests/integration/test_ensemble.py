@@ -303,6 +303,67 @@ def test_five_servers_keep_serving_after_two_die(ensembles):
     assert len([p for p in tree if p.startswith("/five-after/")]) == 50
 
 
+def test_garbage_on_the_election_and_quorum_ports_closes_only_that_connection(ensembles):
+    import socket
+    ensemble = ensembles({1: "swift", 2: "swift", 3: "swift"})
+    ensemble.start()
+    leader = ensemble.wait_for_quorum()
+    follower = ensemble.members[followers(ensemble, leader)[0]]
+    garbage = [
+        b"\xff" * 64,                                             # not a handshake
+        (-65536).to_bytes(8, "big", signed=True) + (2).to_bytes(8, "big") + (10**6).to_bytes(4, "big"),  # address too long
+        (5).to_bytes(8, "big") + (0x7fffffff).to_bytes(4, "big"),  # unknown sid, then a huge frame
+    ]
+    for port in (follower.election_port, leader.election_port, leader.quorum_port):
+        for payload in garbage:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.sendall(payload)
+                s.settimeout(5)
+                try:
+                    while s.recv(4096):
+                        pass  # the server closes it (or it is reset)
+                except (ConnectionResetError, socket.timeout):
+                    pass
+    assert all(m.running for m in ensemble.members.values())
+    assert ensemble.wait_for_quorum().sid == leader.sid, "the ensemble was disturbed"
+    _write(ensemble, None, 10, "/after-garbage")
+    assert "WARN" in leader.log() and "Closing the connection" in leader.log()
+
+
+def test_an_observer_serves_reads_and_writes_but_does_not_vote(tmp_path):
+    ensemble = Ensemble.create(tmp_path / "observed", {1: "swift", 2: "swift", 3: "swift", 4: "swift"}, observers=(4,))
+    try:
+        ensemble.start()
+        leader = ensemble.wait_for_quorum()
+        assert leader.sid != 4 and ensemble.members[4].mode() == "observer"
+        _write(ensemble, [4], 20, "/through-observer")
+        watcher = client(ensemble, [4])
+        try:
+            fired = threading.Event()
+            watcher.exists("/from-a-voter", watch=lambda e: fired.set())
+            writer = client(ensemble, [leader.sid])
+            writer.create("/from-a-voter", b"")
+            writer.stop()
+            writer.close()
+            assert fired.wait(20), "the observer's watch did not fire"
+        finally:
+            watcher.stop()
+            watcher.close()
+        assert_trees_equal(ensemble, [1, 2, 3, 4])
+        # Two voters down: no quorum, whatever the observer says. The observer stops serving.
+        others = [sid for sid in (1, 2, 3) if sid != leader.sid]
+        ensemble.kill(others[0])
+        ensemble.kill(others[1])
+        wait_until(lambda: ensemble.members[4].mode() is None or "not currently serving" in four_letter(ensemble.members[4].client_port, "srvr"),
+                   timeout=60, message="the observer to stop serving without a quorum")
+        ensemble.start(*others)
+        ensemble.wait_for_quorum()
+        tree = assert_trees_equal(ensemble, [1, 2, 3, 4])
+        assert len([p for p in tree if p.startswith("/through-observer/")]) == 20
+    finally:
+        ensemble.stop_all()
+
+
 @pytest.mark.parametrize("apache_sid,first_two", [(3, (3, 1)), (1, (1, 3))], ids=["apache-leads", "swift-leads"])
 def test_a_mixed_ensemble_with_apache_elects_serves_and_stays_consistent(ensembles, apache_sid, first_two):
     kinds = {sid: ("apache" if sid == apache_sid else "swift") for sid in (1, 2, 3)}
