@@ -230,9 +230,13 @@ extension Replica {
                 ensemble.peer.truncated(nowMs: nowMs, into: &ensemble.effects)
                 carryOutPeerEffects()
                 receiveFromLeader([], nowMs: nowMs)
+            } else if lastZxid < zxid {
+                // No snapshot at or below the truncation point: storage removed the data (epoch
+                // files stay), and the leader will send a snapshot.
+                log(.warn, "Learner", "No snapshot at or below 0x\(zxid.hex) to truncate to: the data was removed; resynchronizing with a snapshot")
+                ensemble.peer.truncationImpossible(nowMs: nowMs, into: &ensemble.effects)
             } else {
-                // A snapshot newer than the truncation point: the log alone cannot be cut back.
-                log(.error, "Learner", "Cannot truncate to 0x\(zxid.hex): the newest snapshot is at 0x\(lastZxid.hex); remove this server's data directory to resynchronize it")
+                log(.error, "Learner", "Cannot truncate to 0x\(zxid.hex): the database reloads at 0x\(lastZxid.hex); leaving the leader")
                 ensemble.peer.leaderDisconnected(nowMs: nowMs, into: &ensemble.effects)
             }
         }

@@ -129,16 +129,35 @@ public final class StorageEngine {
         results.append(.logFailed(reason))
     }
 
+    /// TRUNC: snapshots newer than `zxid` go first (they hold txns the leader's history does not
+    /// have: recovery would load them), then the log is cut back. If no snapshot at or below `zxid`
+    /// is left, the logs go too and the learner starts empty (the leader then sends SNAP); the
+    /// result then says the data ends at zero. Epoch files stay.
     private func truncate(after zxid: Zxid, _ results: inout [StorageResult]) {
         guard logFailure == nil else { return }
+        var keptThrough = zxid
         logLane(&results) { w throws(DiskError) in
             try w.roll()
+            let snapshots: [(Zxid, String)]
+            do { snapshots = try Recovery.sortedFiles(disk, layout.snapshotDirectory, prefix: "snapshot") } catch {
+                throw DiskError(.other, "\(error)")
+            }
+            for (snapshotZxid, name) in snapshots where snapshotZxid > zxid {
+                try disk.remove(layout.snapshotDirectory + "/" + name)
+            }
+            if snapshots.contains(where: { $0.0 > zxid }) { try disk.syncDirectory(layout.snapshotDirectory) }
+            if !snapshots.contains(where: { $0.0 <= zxid }) && !snapshots.isEmpty {
+                try TxnLogHistory.truncate(after: Zxid(0), disk: disk, layout: layout)
+                try w.rewind(to: Zxid(0))
+                keptThrough = Zxid(0)
+                return
+            }
             // The writer continues after what the log really holds, which is below `zxid` when the
             // log ended before it (a SNAP's cut-back of a lagging log).
             let kept = try TxnLogHistory.truncate(after: zxid, disk: disk, layout: layout)
             try w.rewind(to: kept ?? Zxid(0))
         }
-        if logFailure == nil { results.append(.logTruncated(after: zxid)) }
+        if logFailure == nil { results.append(.logTruncated(after: keptThrough)) }
     }
 
     /// Epoch files gate Zab's promises, so a failure to write one stops the log lane like a failed sync.

@@ -25,8 +25,12 @@ import ZKSimulation
     ///   so a reload found a gap (the leader's stream now pauses until the snapshot is saved);
     /// - 3 servers, seed 389, and 5 servers, seed 8: a SNAP abandoned with its role still saved the
     ///   reloaded tree as if it were the leader's, and the log writer believed the log reached the
-    ///   SNAP's zxid after cutting back a log that ended before it.
-    @Test(arguments: [(3, UInt64(14)), (3, 389), (5, 8)])
+    ///   SNAP's zxid after cutting back a log that ended before it;
+    /// - 3 servers, seeds 33 and 292: a follower restarted with uncommitted txns snapshots them at
+    ///   startup; told to truncate below that snapshot it could not, kept them, and later led with a
+    ///   hole in its DIFF window, so the trees diverged. TRUNC now removes the newer snapshots (or,
+    ///   with none at or below the point, the data, and the learner is resynchronized by SNAP).
+    @Test(arguments: [(3, UInt64(14)), (3, 389), (5, 8), (3, 33), (3, 292)])
     func seedsThatFoundBugs(servers: Int, seed: UInt64) {
         var options = ReplicaEnsembleOptions(seed: seed)
         options.servers = servers

@@ -144,6 +144,42 @@ import ZKSimulation
         #expect(try TxnLogHistory.txns(after: .zero, countMax: 100, disk: disk, layout: layout).map(\.zxid.rawValue) == [1, 2, 3, 4, 5])
     }
 
+    /// TRUNC below a snapshot: the snapshots newer than the point go (they hold txns the leader does
+    /// not have, and recovery would load them), and recovery then ends exactly at the point. Found by
+    /// the replica-level ensemble simulator (seeds 33 and 292): a follower restarted with uncommitted
+    /// txns snapshots them at startup, then is told to truncate below that snapshot.
+    @Test func truncationRemovesTheSnapshotsNewerThanThePoint() throws {
+        let e = engine()
+        _ = e.writeSnapshot(of: DataTree(extendedTypesEnabled: true), sessions: [])  // snapshot.0
+        _ = run(e, appends(1...8))
+        let tree = DataTree(extendedTypesEnabled: true)
+        var changes: [TreeChange] = []
+        for entry in script.entries.prefix(8) { _ = tree.apply(entry, changes: &changes) }
+        _ = e.writeSnapshot(of: tree, sessions: [])  // snapshot.8
+        #expect(try disk.list(snapDir).contains("snapshot.8"))
+        #expect(run(e, [.truncateLog(after: Zxid(5))]) == [.logTruncated(after: Zxid(5))])
+        #expect(try disk.list(snapDir).filter { $0.hasPrefix("snapshot.") } == ["snapshot.0"])
+        disk.crash()
+        let db = try Recovery.recover(disk: disk, layout: layout, extendedTypesEnabled: true)
+        #expect(db.lastZxid == Zxid(5) && db.tree.node("/n5") == nil && db.tree.node("/n4") != nil)
+    }
+
+    /// With no snapshot at or below the point, the data goes (the learner is resynchronized by SNAP);
+    /// the result says it ends at zero.
+    @Test func truncationBelowEverySnapshotRemovesTheData() throws {
+        let e = engine()
+        _ = run(e, appends(1...8))
+        let tree = DataTree(extendedTypesEnabled: true)
+        var changes: [TreeChange] = []
+        for entry in script.entries.prefix(8) { _ = tree.apply(entry, changes: &changes) }
+        _ = e.writeSnapshot(of: tree, sessions: [])
+        #expect(run(e, [.truncateLog(after: Zxid(5))]) == [.logTruncated(after: Zxid(0))])
+        #expect(try disk.list(snapDir).filter { $0.hasPrefix("snapshot.") }.isEmpty)
+        let db = try Recovery.recover(disk: disk, layout: layout, extendedTypesEnabled: true)
+        #expect(db.lastZxid == Zxid(0))
+        #expect(run(e, appends(1...1)) == [.durable(through: Zxid(1), txns: 1, syncNanoseconds: 0)])
+    }
+
     @Test func historyReadsCrossFilesAndStopAtCountMax() throws {
         let e = engine()
         _ = run(e, appends(1...4) + [.roll] + appends(5...12))
