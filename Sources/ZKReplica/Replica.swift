@@ -344,7 +344,9 @@ public final class Replica {
     private func quorumCommitted(durable: Zxid) -> Zxid { durable }
 
     private func maybeStartSnapshot() {
-        guard logFailure == nil,
+        // Not while a leader's snapshot is being installed: the shell saves that tree itself, and a
+        // tree has one snapshot capture at a time (the replica-level simulator, seed 48).
+        guard logFailure == nil, ensemble?.installingSnapshot == nil,
               let zxid = schedule.maybeStartSnapshot(tree: tree, sessions: sessionTable, &persist) else { return }
         log(.info, "FileTxnSnapLog", "Creating new log file and snapshot at zxid 0x\(zxid.hex)")
     }

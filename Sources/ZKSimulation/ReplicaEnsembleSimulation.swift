@@ -136,6 +136,17 @@ public final class ReplicaEnsembleSimulation {
             client.createsEphemerals = true
             clients.append(client)
         }
+        // A read after sync sees the owner's write acknowledged before the sync, or a later one.
+        let all = clients
+        for client in clients {
+            client.readValidator = { owner, path, index, seen in
+                let writes = all[owner].issued[path] ?? []
+                guard index < writes.count else { return "a read of \(path) refers to write \(index) of \(writes.count)" }
+                if writes[index...].contains(where: { $0 == seen }) { return nil }
+                let text = seen.map { String(decoding: $0, as: UTF8.self) } ?? "no node"
+                return "a read of \(path) after sync saw \(text), older than client \(owner)'s write acknowledged before the sync"
+            }
+        }
     }
 
     public func run() -> ReplicaEnsembleReport {
@@ -193,9 +204,19 @@ public final class ReplicaEnsembleSimulation {
             return
         case .connected(let id):
             guard let target = clientServer[client.id], let server = servers[target], server.up,
-                  !server.replica.isThrottled, client.inFlight.count < 8, let request = client.nextWrite(&random) else { return }
-            trace("client \(client.id) sends \(client.inFlight.last!.write) to \(target)")
-            server.replica.handle(.frame(id, request), now: clock)
+                  !server.replica.isThrottled, client.inFlight.count < 8 else { return }
+            // One step in six: sync, then read a node some client wrote and was acknowledged.
+            let requests: [[UInt8]]?
+            if Int.random(in: 0..<6, using: &random) == 0 {
+                requests = client.nextSyncedRead(of: clients.randomElement(using: &random)!, &random)
+            } else {
+                requests = client.nextWrite(&random).map { [$0] }
+            }
+            guard let requests else { return }
+            for request in requests {
+                trace("client \(client.id) sends \(client.inFlight[client.inFlight.count - requests.count].write) to \(target)")
+                server.replica.handle(.frame(id, request), now: clock)
+            }
             pump(target)
         }
     }

@@ -18,10 +18,25 @@ final class SimulatedClient {
         /// An ephemeral `/e<id>-<n>`, outside the model (it lives as long as the session); the
         /// ensemble simulator checks that no ephemeral outlives its session.
         case createEphemeral(path: String)
+        /// `sync`, then a read of a settled node of client `owner`'s: it must see the value of that
+        /// client's write number `index` to the node (acknowledged before the sync was sent) or of a
+        /// later one, whichever server answers.
+        case sync(path: String)
+        case read(path: String, owner: Int, index: Int)
 
         var path: String {
             switch self {
-            case .create(let path, _), .setData(let path, _), .delete(let path), .createEphemeral(let path): return path
+            case .create(let path, _), .setData(let path, _), .delete(let path), .createEphemeral(let path), .sync(let path),
+                 .read(let path, _, _):
+                return path
+            }
+        }
+
+        /// Whether the request changes the tree (its fate is unknown if the connection drops).
+        var isWrite: Bool {
+            switch self {
+            case .create, .setData, .delete, .createEphemeral: return true
+            case .sync, .read: return false
             }
         }
     }
@@ -38,6 +53,10 @@ final class SimulatedClient {
     let timeoutMs: Int32
     /// Whether the workload includes ephemerals (one write in ten).
     var createsEphemerals = false
+    /// Every value this client asked to write to each of its nodes, in order (nil: a delete).
+    private(set) var issued: [String: [[UInt8]?]] = [:]
+    /// Judges a read after sync: (owner, path, index, value seen or nil) → a violation, if any.
+    var readValidator: ((Int, String, Int, [UInt8]?) -> String?)?
     private(set) var state = State.disconnected
     /// The session and its password, once a ConnectResponse gave them.
     private(set) var session: SessionID?
@@ -99,9 +118,10 @@ final class SimulatedClient {
         } else {
             write = .delete(path: settled.randomElement(using: &random)!)
         }
-        let xid = nextXid
-        nextXid += 1
-        inFlight.append((xid, write))
+        return request(write)
+    }
+
+    private func encode(_ write: Write, xid: Int32) -> [UInt8] {
         switch write {
         case .create(let path, let data):
             return RequestHeader(xid: xid, type: OpCode.create.rawValue).serialized()
@@ -115,7 +135,39 @@ final class SimulatedClient {
         case .createEphemeral(let path):
             return RequestHeader(xid: xid, type: OpCode.create.rawValue).serialized()
                 + CreateRequest(path: path, data: [], acl: ACL.openACLUnsafe, flags: 1).serialized()
+        case .sync(let path):
+            return RequestHeader(xid: xid, type: OpCode.sync.rawValue).serialized() + PathRecord(path: path).serialized()
+        case .read(let path, _, _):
+            return RequestHeader(xid: xid, type: OpCode.getData.rawValue).serialized()
+                + PathWatchRequest(path: path, watch: false).serialized()
         }
+    }
+
+    /// A node of this client's whose last write is acknowledged and none is in flight, with the
+    /// index of that write in `issued`.
+    func settledNode<R: RandomNumberGenerator>(_ random: inout R) -> (path: String, index: Int)? {
+        let busy = Set(inFlight.map(\.write.path))
+        let settled = acknowledged.keys.filter { !busy.contains($0) && !uncertain.contains($0) }.sorted()
+        guard let path = settled.randomElement(using: &random), let writes = issued[path] else { return nil }
+        return (path, writes.count - 1)
+    }
+
+    /// A `sync`, then a read of `owner`'s settled node (two frames, pipelined); nil if there is none.
+    func nextSyncedRead<R: RandomNumberGenerator>(of owner: SimulatedClient, _ random: inout R) -> [[UInt8]]? {
+        guard case .connected = state, let (path, index) = owner.settledNode(&random) else { return nil }
+        return [request(.sync(path: path)), request(.read(path: path, owner: owner.id, index: index))]
+    }
+
+    private func request(_ write: Write) -> [UInt8] {
+        let xid = nextXid
+        nextXid += 1
+        inFlight.append((xid, write))
+        switch write {
+        case .create(let path, let data), .setData(let path, let data): issued[path, default: []].append(data)
+        case .delete(let path): issued[path, default: []].append(nil)
+        case .createEphemeral, .sync, .read: break
+        }
+        return encode(write, xid: xid)
     }
 
     // MARK: Replies
@@ -187,6 +239,18 @@ final class SimulatedClient {
         case (.createEphemeral, .ok):
             writesAcknowledged += 1
             return
+        case (.sync, .ok):
+            return
+        case (.read(let path, let owner, let index), .ok):
+            let data = ((try? r.readBuffer()) ?? nil) ?? []
+            if let violation = readValidator?(owner, path, index, data) { violations.append("client \(id): \(violation)") }
+            return
+        case (.read(let path, let owner, let index), .noNode):
+            if let violation = readValidator?(owner, path, index, nil) { violations.append("client \(id): \(violation)") }
+            return
+        case (.sync, _), (.read, _):
+            violations.append("client \(id): \(first.write) failed with \(err)")
+            return
         case (let write, .systemError):
             // The log failed. The txn was not durable, but its bytes may have reached the page
             // cache before the failure and survive a restart that is not a power loss: its fate is
@@ -207,7 +271,7 @@ final class SimulatedClient {
     /// The connection is gone (closed by the server, a network drop, or a power loss): writes
     /// still in flight may or may not have happened.
     func disconnected() {
-        for (_, write) in inFlight {
+        for (_, write) in inFlight where write.isWrite {
             if case .createEphemeral = write { continue }
             uncertain.insert(write.path)
         }

@@ -30,7 +30,9 @@ import ZKSimulation
     ///   startup; told to truncate below that snapshot it could not, kept them, and later led with a
     ///   hole in its DIFF window, so the trees diverged. TRUNC now removes the newer snapshots (or,
     ///   with none at or below the point, the data, and the learner is resynchronized by SNAP).
-    @Test(arguments: [(3, UInt64(14)), (3, 389), (5, 8), (3, 33), (3, 292)])
+    /// - 3 servers, seed 48: a scheduled snapshot began over the tree a SNAP had just installed, and
+    ///   the shell's save of that tree found a capture in progress.
+    @Test(arguments: [(3, UInt64(14)), (3, 389), (5, 8), (3, 33), (3, 292), (3, 48)])
     func seedsThatFoundBugs(servers: Int, seed: UInt64) {
         var options = ReplicaEnsembleOptions(seed: seed)
         options.servers = servers
