@@ -40,6 +40,9 @@ final class Ensemble {
     var reloadRequested = false
     /// A SNAP's tree is installed: waiting for the log to be cut back to it, then for it to be saved.
     var installingSnapshot: Zxid?
+    /// A TRUNC waiting for the scheduled snapshot being written to finish (so that the truncation
+    /// sees it on disk and removes it if it holds txns past the truncation point).
+    var deferredTruncation: Zxid?
     /// The newest txn handed to the log.
     var lastAppendedZxid: Zxid
     var effects: [PeerEffect] = []
@@ -230,13 +233,10 @@ extension Replica {
                 ensemble.peer.truncated(nowMs: nowMs, into: &ensemble.effects)
                 carryOutPeerEffects()
                 receiveFromLeader([], nowMs: nowMs)
-            } else if lastZxid < zxid {
-                // No snapshot at or below the truncation point: storage removed the data (epoch
-                // files stay), and the leader will send a snapshot.
-                log(.warn, "Learner", "No snapshot at or below 0x\(zxid.hex) to truncate to: the data was removed; resynchronizing with a snapshot")
-                ensemble.peer.truncationImpossible(nowMs: nowMs, into: &ensemble.effects)
             } else {
-                log(.error, "Learner", "Cannot truncate to 0x\(zxid.hex): the database reloads at 0x\(lastZxid.hex); leaving the leader")
+                // A snapshot newer than the truncation point (see `StorageEngine.truncate`): the data
+                // stays as it is, and this server cannot follow this leader.
+                log(.error, "Learner", "Cannot truncate to 0x\(zxid.hex): a snapshot holds txns up to 0x\(lastZxid.hex); leaving the leader with the data intact")
                 ensemble.peer.leaderDisconnected(nowMs: nowMs, into: &ensemble.effects)
             }
         }
@@ -306,14 +306,25 @@ extension Replica {
             log(.info, "Learner", "Truncating log to get in sync with the leader 0x\(zxid.hex)")
             ensemble.reloadWanted = .truncated(zxid)
             ensemble.lastAppendedZxid = zxid
-            persist.append(.truncateLog(after: zxid))
-            requestReloadIfDrained()
+            if schedule.snapshotInProgress {
+                // A snapshot of the tree as it was (maybe with txns past this point) is still being
+                // written: truncate once it is on disk, or it would land after the truncation and be
+                // loaded by the next recovery (the replica-level simulator, seed 945).
+                ensemble.deferredTruncation = zxid
+            } else {
+                persist.append(.truncateLog(after: zxid))
+                requestReloadIfDrained()
+            }
         case .receiveSnapshot(let zxid):
             ensemble.snapshotReader = SnapStreamReader(zxid: zxid, extendedTypesEnabled: config.extendedTypesEnabled, limits: config.limits)
         case .commit(let zxid):
             commitFromQuorum(through: zxid)
         case .reloadDatabase:
             // A SNAP being installed is abandoned with the role: the reload reads what is on disk.
+            // A TRUNC waiting for a snapshot is not: `ZabPeer` already counts it done (its DIFF
+            // window and last zxid end at the truncation point), so the disk must too before the
+            // reload (the replica-level simulator, seed 14: a leader whose window missed txns its
+            // tree had DIFFed followers into a different tree).
             ensemble.installingSnapshot = nil
             ensemble.snapshotReader = nil
             ensemble.reloadWanted = .roleEnded
@@ -379,6 +390,14 @@ extension Replica {
         carryOutPeerEffects()
     }
 
+    /// A scheduled snapshot finished (written or not): a TRUNC that waited for it goes ahead.
+    func snapshotFinishedForPeer() {
+        guard let ensemble, let zxid = ensemble.deferredTruncation else { return }
+        ensemble.deferredTruncation = nil
+        persist.append(.truncateLog(after: zxid))
+        requestReloadIfDrained()
+    }
+
     func peerStorage(_ result: StorageResult) {
         guard let ensemble else { return }
         switch result {
@@ -395,7 +414,7 @@ extension Replica {
     /// Asks the shell for a reload. The shell first finishes every storage command sent before
     /// (appends, a truncation) and hands back their results, so the reload sees them on disk.
     private func requestReloadIfDrained() {
-        guard let ensemble, ensemble.reloadWanted != nil, !ensemble.reloadRequested else { return }
+        guard let ensemble, ensemble.reloadWanted != nil, !ensemble.reloadRequested, ensemble.deferredTruncation == nil else { return }
         ensemble.reloadRequested = true
         effects.append(.peer(.reloadDatabase))
     }

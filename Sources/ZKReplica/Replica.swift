@@ -312,9 +312,11 @@ public final class Replica {
         case .snapshotWritten(let zxid, let bytes, let elapsedNanoseconds):
             schedule.snapshotFinished(elapsedNanoseconds: elapsedNanoseconds)
             log(.info, "FileTxnSnapLog", "Snapshot \(SnapshotFormat.fileName(zxid: zxid)) written (\(bytes) bytes) in \(elapsedNanoseconds / 1_000_000) ms")
+            snapshotFinishedForPeer()
         case .snapshotFailed(let reason):
             schedule.snapshotFinished(elapsedNanoseconds: nil)
             log(.warn, "SyncRequestProcessor", "Snapshot failed: \(reason)")
+            snapshotFinishedForPeer()
         case .purged(let paths):
             for path in paths { log(.info, "PurgeTxnLog", "Purged \(path)") }
         case .purgeFailed(let reason):
@@ -344,9 +346,11 @@ public final class Replica {
     private func quorumCommitted(durable: Zxid) -> Zxid { durable }
 
     private func maybeStartSnapshot() {
-        // Not while a leader's snapshot is being installed: the shell saves that tree itself, and a
-        // tree has one snapshot capture at a time (the replica-level simulator, seed 48).
-        guard logFailure == nil, ensemble?.installingSnapshot == nil,
+        // In an ensemble only while serving: the tree then holds the leader's history. Between roles
+        // it may hold txns no quorum has (a reload applies every logged txn), and a snapshot of
+        // those would make a later TRUNC below it impossible; while a SNAP is installed the shell
+        // saves that tree itself (one capture per tree at a time: the simulator's seed 48).
+        guard logFailure == nil, ensemble == nil || isServing,
               let zxid = schedule.maybeStartSnapshot(tree: tree, sessions: sessionTable, &persist) else { return }
         log(.info, "FileTxnSnapLog", "Creating new log file and snapshot at zxid 0x\(zxid.hex)")
     }

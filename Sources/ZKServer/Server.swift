@@ -84,7 +84,10 @@ public final class Server: @unchecked Sendable {
         replicaConfig.randomSeed = UInt64(bitPattern: wallClockMilliseconds())
         layout = StorageLayout(dataDir: config.dataDir, dataLogDir: config.dataLogDir)
         let database = try Server.recover(config, layout: layout, logger: logger)
-        startupNeedsSnapshot = database.snapshotZxid == nil || database.replayedTxns > 0
+        // An ensemble member snapshots at startup only when it has none (a fresh data directory), as
+        // Apache's followers do: its log may end with txns no quorum acknowledged, and a snapshot of
+        // those would make a leader's TRUNC below them impossible.
+        startupNeedsSnapshot = database.snapshotZxid == nil || (database.replayedTxns > 0 && config.isStandalone)
         var ensemble: EnsembleStart?
         if config.isStandalone {
             myID = nil

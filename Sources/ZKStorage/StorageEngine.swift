@@ -129,35 +129,31 @@ public final class StorageEngine {
         results.append(.logFailed(reason))
     }
 
-    /// TRUNC: snapshots newer than `zxid` go first (they hold txns the leader's history does not
-    /// have: recovery would load them), then the log is cut back. If no snapshot at or below `zxid`
-    /// is left, the logs go too and the learner starts empty (the leader then sends SNAP); the
-    /// result then says the data ends at zero. Epoch files stay.
+    /// TRUNC: the log is cut back after `zxid`. Unless a snapshot is newer than `zxid`: it holds txns
+    /// the leader's history does not have, and neither it nor an older snapshot plus the log is
+    /// known to be the leader's history at `zxid` (a SNAP replaces a log's history wholesale). Then
+    /// nothing is touched: the reload that follows shows the data still ends past `zxid`, and the
+    /// learner leaves that leader with its data intact. Removing the data instead would be
+    /// amnesia, which Zab does not survive: the replica-level simulator (seed 40) showed an emptied
+    /// server helping elect a leader that lacked an acknowledged write the emptied one had held.
     private func truncate(after zxid: Zxid, _ results: inout [StorageResult]) {
         guard logFailure == nil else { return }
-        var keptThrough = zxid
+        let snapshots: [(Zxid, String)]
+        do { snapshots = try Recovery.sortedFiles(disk, layout.snapshotDirectory, prefix: "snapshot") } catch {
+            return fail("cannot list the snapshots before a truncation: \(error)", &results)
+        }
+        if let newest = snapshots.last?.0, newest > zxid {
+            results.append(.logTruncated(after: zxid))
+            return
+        }
         logLane(&results) { w throws(DiskError) in
             try w.roll()
-            let snapshots: [(Zxid, String)]
-            do { snapshots = try Recovery.sortedFiles(disk, layout.snapshotDirectory, prefix: "snapshot") } catch {
-                throw DiskError(.other, "\(error)")
-            }
-            for (snapshotZxid, name) in snapshots where snapshotZxid > zxid {
-                try disk.remove(layout.snapshotDirectory + "/" + name)
-            }
-            if snapshots.contains(where: { $0.0 > zxid }) { try disk.syncDirectory(layout.snapshotDirectory) }
-            if !snapshots.contains(where: { $0.0 <= zxid }) && !snapshots.isEmpty {
-                try TxnLogHistory.truncate(after: Zxid(0), disk: disk, layout: layout)
-                try w.rewind(to: Zxid(0))
-                keptThrough = Zxid(0)
-                return
-            }
             // The writer continues after what the log really holds, which is below `zxid` when the
             // log ended before it (a SNAP's cut-back of a lagging log).
             let kept = try TxnLogHistory.truncate(after: zxid, disk: disk, layout: layout)
             try w.rewind(to: kept ?? Zxid(0))
         }
-        if logFailure == nil { results.append(.logTruncated(after: keptThrough)) }
+        if logFailure == nil { results.append(.logTruncated(after: zxid)) }
     }
 
     /// Epoch files gate Zab's promises, so a failure to write one stops the log lane like a failed sync.

@@ -413,6 +413,10 @@ public struct ZabPeer: Sendable {
         awaitingReload = false
         lastLoggedZxid = zxid
         committedLog.removeAll { $0.zxid > zxid }
+        // A window that does not reach the data's last txn has a hole at its end (a TRUNC counted
+        // here that storage could not carry out): a DIFF from it would skip txns. Without it,
+        // followers behind get SNAP, which is exact.
+        if let last = committedLog.last?.zxid, last != zxid { committedLog.removeAll() }
         look(nowMs: nowMs, &effects)
     }
 }

@@ -32,7 +32,12 @@ import ZKSimulation
     ///   with none at or below the point, the data, and the learner is resynchronized by SNAP).
     /// - 3 servers, seed 48: a scheduled snapshot began over the tree a SNAP had just installed, and
     ///   the shell's save of that tree found a capture in progress.
-    @Test(arguments: [(3, UInt64(14)), (3, 389), (5, 8), (3, 33), (3, 292), (3, 48)])
+    /// - 3 servers, seed 945 (also 2220, 5548, 6292): a scheduled snapshot reached the disk after a
+    ///   TRUNC and was loaded by the next recovery; seed 14 (again, after that fix): a waiting TRUNC
+    ///   dropped with its role; seeds 40, 264, 734: removing the data for an impossible TRUNC made a
+    ///   server forget an acknowledged write.
+    @Test(arguments: [(3, UInt64(14)), (3, 389), (5, 8), (3, 33), (3, 292), (3, 48), (3, 945), (3, 2220), (3, 5548),
+                      (3, 6292), (3, 40), (3, 264), (3, 734)])
     func seedsThatFoundBugs(servers: Int, seed: UInt64) {
         var options = ReplicaEnsembleOptions(seed: seed)
         options.servers = servers

@@ -144,11 +144,14 @@ import ZKSimulation
         #expect(try TxnLogHistory.txns(after: .zero, countMax: 100, disk: disk, layout: layout).map(\.zxid.rawValue) == [1, 2, 3, 4, 5])
     }
 
-    /// TRUNC below a snapshot: the snapshots newer than the point go (they hold txns the leader does
-    /// not have, and recovery would load them), and recovery then ends exactly at the point. Found by
-    /// the replica-level ensemble simulator (seeds 33 and 292): a follower restarted with uncommitted
-    /// txns snapshots them at startup, then is told to truncate below that snapshot.
-    @Test func truncationRemovesTheSnapshotsNewerThanThePoint() throws {
+    /// TRUNC below a snapshot touches nothing: the snapshot holds txns the leader lacks, and an older
+    /// snapshot plus the log may not be the leader's history either (a SNAP replaces a diverged log
+    /// wholesale), while removing the data would be amnesia. The reload shows the data still past the
+    /// point and the learner leaves that leader. Found by the replica-level ensemble simulator:
+    /// keeping a newer snapshot with a truncated log (seeds 33, 292), loading an older one
+    /// (seed 945 of 10,000), and removing everything (seed 40: an emptied server helped elect a
+    /// leader that lacked an acknowledged write) each went wrong.
+    @Test func truncationBelowANewerSnapshotTouchesNothing() throws {
         let e = engine()
         _ = e.writeSnapshot(of: DataTree(extendedTypesEnabled: true), sessions: [])  // snapshot.0
         _ = run(e, appends(1...8))
@@ -156,28 +159,23 @@ import ZKSimulation
         var changes: [TreeChange] = []
         for entry in script.entries.prefix(8) { _ = tree.apply(entry, changes: &changes) }
         _ = e.writeSnapshot(of: tree, sessions: [])  // snapshot.8
-        #expect(try disk.list(snapDir).contains("snapshot.8"))
         #expect(run(e, [.truncateLog(after: Zxid(5))]) == [.logTruncated(after: Zxid(5))])
-        #expect(try disk.list(snapDir).filter { $0.hasPrefix("snapshot.") } == ["snapshot.0"])
+        #expect(try disk.list(snapDir).filter { $0.hasPrefix("snapshot.") } == ["snapshot.0", "snapshot.8"])
         disk.crash()
         let db = try Recovery.recover(disk: disk, layout: layout, extendedTypesEnabled: true)
-        #expect(db.lastZxid == Zxid(5) && db.tree.node("/n5") == nil && db.tree.node("/n4") != nil)
+        #expect(db.lastZxid == Zxid(8) && db.tree.node("/n7") != nil)
     }
 
-    /// With no snapshot at or below the point, the data goes (the learner is resynchronized by SNAP);
-    /// the result says it ends at zero.
-    @Test func truncationBelowEverySnapshotRemovesTheData() throws {
+    /// A truncation point at or above every snapshot keeps them and cuts the log only.
+    @Test func truncationAboveTheSnapshotsKeepsThem() throws {
         let e = engine()
+        _ = e.writeSnapshot(of: DataTree(extendedTypesEnabled: true), sessions: [])
         _ = run(e, appends(1...8))
-        let tree = DataTree(extendedTypesEnabled: true)
-        var changes: [TreeChange] = []
-        for entry in script.entries.prefix(8) { _ = tree.apply(entry, changes: &changes) }
-        _ = e.writeSnapshot(of: tree, sessions: [])
-        #expect(run(e, [.truncateLog(after: Zxid(5))]) == [.logTruncated(after: Zxid(0))])
-        #expect(try disk.list(snapDir).filter { $0.hasPrefix("snapshot.") }.isEmpty)
+        #expect(run(e, [.truncateLog(after: Zxid(5))]) == [.logTruncated(after: Zxid(5))])
+        #expect(try disk.list(snapDir).contains("snapshot.0"))
+        disk.crash()
         let db = try Recovery.recover(disk: disk, layout: layout, extendedTypesEnabled: true)
-        #expect(db.lastZxid == Zxid(0))
-        #expect(run(e, appends(1...1)) == [.durable(through: Zxid(1), txns: 1, syncNanoseconds: 0)])
+        #expect(db.lastZxid == Zxid(5) && db.tree.node("/n4") != nil && db.tree.node("/n5") == nil)
     }
 
     @Test func historyReadsCrossFilesAndStopAtCountMax() throws {
