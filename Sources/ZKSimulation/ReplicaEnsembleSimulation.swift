@@ -4,7 +4,8 @@
 /// streams) that partitions cut, and one seeded random number generator that decides every step:
 /// which client writes, which link delivers, when each storage lane runs, when time passes, when a
 /// server loses power (unsynced bytes lost, torn tails) and restarts from its disk, when a server is
-/// cut off and when the network heals. The shell's two blocking jobs are done inline: a reload is
+/// cut off and when the network heals, when a server's process pauses (nothing reaches it, its disk
+/// and timers stop, the others' time goes on) and when its disk turns slow. The shell's two blocking jobs are done inline: a reload is
 /// the log lane run dry, then `Recovery` over the server's disk; a SNAP's snapshot is saved with
 /// `StorageEngine.writeSnapshot`.
 ///
@@ -99,6 +100,11 @@ public final class ReplicaEnsembleSimulation {
     private var links: [LearnerID: Link] = [:]
     private var nextLink: UInt64 = 1
     private var isolated: Set<ServerID> = []
+    /// Servers whose process is stopped (SIGSTOP) for this many more steps: nothing reaches them,
+    /// their disks and timers do not run; the others' time goes on.
+    private var paused: [ServerID: Int] = [:]
+    /// Servers whose disk is slow: their storage lanes run a fifth as often.
+    private var slowDisks: Set<ServerID> = []
     private var clients: [SimulatedClient] = []
     private var clientServer: [Int: ServerID] = [:]
     private var connections: [ConnectionID: Int] = [:]
@@ -122,7 +128,7 @@ public final class ReplicaEnsembleSimulation {
         config.limits.snapshotChunkNodesMax = Int.random(in: 1...8, using: &random)
         config.tickTimeMs = 100
         config.minSessionTimeoutMs = 400
-        config.maxSessionTimeoutMs = 4_000
+        config.maxSessionTimeoutMs = 10_000
         crashWeight = Int.random(in: 0...4, using: &random)
         partitionWeight = Int.random(in: 0...4, using: &random)
         for id in ids {
@@ -132,7 +138,7 @@ public final class ReplicaEnsembleSimulation {
             servers[id] = server
         }
         for i in 0..<options.clients {
-            let client = SimulatedClient(id: i, timeoutMs: Int32.random(in: 1_000...4_000, using: &random))
+            let client = SimulatedClient(id: i, timeoutMs: Int32.random(in: 1_000...10_000, using: &random))
             client.createsEphemerals = true
             clients.append(client)
         }
@@ -153,6 +159,7 @@ public final class ReplicaEnsembleSimulation {
         for id in ids { boot(id) }
         while failure == nil, report.steps < options.steps {
             report.steps += 1
+            advancePauses()
             step()
             checkClients()
         }
@@ -166,7 +173,7 @@ public final class ReplicaEnsembleSimulation {
     // MARK: Steps
 
     private func step() {
-        var roll = Int.random(in: 0..<(1_020 + crashWeight + partitionWeight), using: &random)
+        var roll = Int.random(in: 0..<(1_008 + crashWeight + partitionWeight), using: &random)
         func next(_ weight: Int) -> Bool {
             defer { roll -= weight }
             return roll < weight
@@ -177,19 +184,49 @@ public final class ReplicaEnsembleSimulation {
         if next(40) { return runLane(servers[ids.randomElement(using: &random)!]!, snapshot: true) }
         if next(160) { return deliverResults(servers[ids.randomElement(using: &random)!]!) }
         if next(100) { return tick(Int64.random(in: 1...20, using: &random)) }
-        if next(20) { return dropClientConnection() }
+        if next(5) { return dropClientConnection() }
         if next(20) {
             if let down = ids.filter({ !servers[$0]!.up }).randomElement(using: &random) { boot(down) }
             return
         }
         if next(crashWeight) { return crash(ids.randomElement(using: &random)!) }
         if next(partitionWeight) { return partitionOrHeal() }
+        if next(3) { return pauseOrSlow() }
+    }
+
+    /// A pause (a stopped process, as SIGSTOP or a long GC would) or a slow disk for one server.
+    private func pauseOrSlow() {
+        let id = ids.randomElement(using: &random)!
+        if Bool.random(using: &random) {
+            guard paused[id] == nil, servers[id]!.up else { return }
+            let steps = Int.random(in: 20...400, using: &random)
+            trace("server \(id) pauses for \(steps) steps")
+            paused[id] = steps
+        } else if slowDisks.remove(id) != nil {
+            trace("server \(id)'s disk is fast again")
+        } else {
+            trace("server \(id)'s disk turns slow")
+            slowDisks.insert(id)
+        }
+    }
+
+    private func isPaused(_ id: ServerID) -> Bool { paused[id] != nil }
+
+    /// Paused servers count down one step each.
+    private func advancePauses() {
+        for id in paused.keys.sorted() {
+            paused[id]! -= 1
+            if paused[id]! <= 0 {
+                paused[id] = nil
+                trace("server \(id) resumes")
+            }
+        }
     }
 
     private func clientStep(_ client: SimulatedClient) {
         switch client.state {
         case .disconnected:
-            let candidates = ids.filter { servers[$0]!.up }
+            let candidates = ids.filter { servers[$0]!.up && !isPaused($0) }
             guard let target = candidates.randomElement(using: &random) else { return }
             let id = nextConnection
             nextConnection = ConnectionID(id.rawValue + 1)
@@ -203,7 +240,7 @@ public final class ReplicaEnsembleSimulation {
         case .connecting:
             return
         case .connected(let id):
-            guard let target = clientServer[client.id], let server = servers[target], server.up,
+            guard let target = clientServer[client.id], let server = servers[target], server.up, !isPaused(target),
                   !server.replica.isThrottled, client.inFlight.count < 8 else { return }
             // One step in six: sync, then read a node some client wrote and was acknowledged.
             let requests: [[UInt8]]?
@@ -224,7 +261,8 @@ public final class ReplicaEnsembleSimulation {
     /// One link delivers its oldest message.
     private func deliver() {
         var choices: [(String, () -> Void)] = []
-        for pair in election.keys.sorted(by: { ($0.from, $0.to) < ($1.from, $1.to) }) where !(election[pair]?.isEmpty ?? true) {
+        for pair in election.keys.sorted(by: { ($0.from, $0.to) < ($1.from, $1.to) })
+        where !(election[pair]?.isEmpty ?? true) && !isPaused(pair.to) {
             choices.append(("election", { [unowned self] in
                 let n = election[pair]!.removeFirst()
                 trace("\(pair.from) → \(pair.to): \(n.state) vote \(n.leader) 0x\(n.zxid.hex) round \(n.electionEpoch)")
@@ -234,14 +272,14 @@ public final class ReplicaEnsembleSimulation {
         }
         for id in links.keys.sorted() {
             let link = links[id]!
-            if !link.toLeader.isEmpty {
+            if !link.toLeader.isEmpty && !isPaused(link.leader) {
                 choices.append(("to leader", { [unowned self] in
                     let bytes = link.toLeader.removeFirst()
                     servers[link.leader]!.replica.handle(.peer(.learnerBytes(id, bytes)), now: clock)
                     pump(link.leader)
                 }))
             }
-            if !link.toLearner.isEmpty {
+            if !link.toLearner.isEmpty && !isPaused(link.learner) {
                 choices.append(("to learner", { [unowned self] in
                     // A TCP stream may deliver any split: sometimes half a message.
                     var bytes = link.toLearner.removeFirst()
@@ -260,7 +298,8 @@ public final class ReplicaEnsembleSimulation {
     }
 
     private func runLane(_ server: Server, snapshot: Bool) {
-        guard server.up else { return }
+        guard server.up, !isPaused(server.id) else { return }
+        if slowDisks.contains(server.id), Int.random(in: 0..<5, using: &random) != 0 { return }
         let queue = snapshot ? server.snapshotQueue : server.logQueue
         guard !queue.isEmpty else { return }
         let count = Int.random(in: 1...queue.count, using: &random)
@@ -275,7 +314,7 @@ public final class ReplicaEnsembleSimulation {
     }
 
     private func deliverResults(_ server: Server) {
-        guard server.up, !server.results.isEmpty else { return }
+        guard server.up, !isPaused(server.id), !server.results.isEmpty else { return }
         let count = Int.random(in: 1...server.results.count, using: &random)
         let delivered = server.results.prefix(count)
         server.results.removeFirst(count)
@@ -288,7 +327,7 @@ public final class ReplicaEnsembleSimulation {
     private func tick(_ ms: Int64) {
         clock.monotonicMs += ms
         clock.wallMs += ms
-        for id in ids where servers[id]!.up {
+        for id in ids where servers[id]!.up && !isPaused(id) {
             servers[id]!.replica.handle(.tick, now: clock)
             pump(id)
             connectLearner(id)
@@ -568,6 +607,8 @@ public final class ReplicaEnsembleSimulation {
     /// server serves at one zxid; then compares trees, clients' models and ephemerals.
     private func settle() {
         isolated.removeAll()
+        paused.removeAll()
+        slowDisks.removeAll()
         for id in ids where !servers[id]!.up { boot(id) }
         var rounds = 0
         while failure == nil {

@@ -22,18 +22,7 @@ public enum SnapStream {
     /// one step, between two applied txns.
     public static func serialize(tree: DataTree, sessions: [(SessionID, Int32)]) -> [UInt8] {
         var w = JuteWriter(capacity: 64 * 1024)
-        let sorted = sessions.sorted { $0.0 < $1.0 }
-        w.writeInt(Int32(sorted.count))
-        for (id, timeout) in sorted {
-            w.writeLong(id.rawValue)
-            w.writeInt(timeout)
-        }
-        let acls = tree.snapshotACLs()
-        w.writeInt(Int32(acls.count))
-        for (index, acl) in acls {
-            w.writeLong(index)
-            w.writeVector(acl)
-        }
+        SnapshotFormat.writeSessionsAndACLs(sessions.sorted { $0.0 < $1.0 }, tree, &w)
         var stack: [String] = [""]
         while let path = stack.popLast() {
             guard let node = tree.node(path.isEmpty ? "/" : path) else { continue }

@@ -27,6 +27,22 @@ public enum SnapshotFormat {
 
     public static func fileName(zxid: Zxid) -> String { "snapshot." + zxid.hex }
 
+    /// The session table (sorted by the caller) and the tree's ACL cache: what a snapshot file and a
+    /// SNAP stream both begin with.
+    static func writeSessionsAndACLs(_ sessions: [(SessionID, Int32)], _ tree: DataTree, _ w: inout JuteWriter) {
+        w.writeInt(Int32(sessions.count))
+        for (id, timeout) in sessions {
+            w.writeLong(id.rawValue)
+            w.writeInt(timeout)
+        }
+        let acls = tree.snapshotACLs()
+        w.writeInt(Int32(acls.count))
+        for (index, acl) in acls {
+            w.writeLong(index)
+            w.writeVector(acl)
+        }
+    }
+
     /// Apache's quick validity check (`SnapStream.isValidSnapshot`): long enough and sealed.
     public static func looksComplete(_ bytes: [UInt8]) -> Bool {
         bytes.count >= 10 && Array(bytes.suffix(5)) == trailer
@@ -116,17 +132,7 @@ public struct SnapshotWriter {
         w.writeInt(SnapshotFormat.magic)
         w.writeInt(SnapshotFormat.version)
         w.writeLong(SnapshotFormat.dbid)
-        w.writeInt(Int32(sessions.count))
-        for (id, timeout) in sessions {
-            w.writeLong(id.rawValue)
-            w.writeInt(timeout)
-        }
-        let acls = tree.snapshotACLs()
-        w.writeInt(Int32(acls.count))
-        for (index, acl) in acls {
-            w.writeLong(index)
-            w.writeVector(acl)
-        }
+        SnapshotFormat.writeSessionsAndACLs(sessions, tree, &w)
     }
 
     private mutating func writeEnd(_ w: inout JuteWriter) {

@@ -55,7 +55,7 @@ import ZKSimulation
             committed += report.committed
             leaders += report.leaders.count
         }
-        #expect(writes > 50 && committed > 300 && crashes > 10 && leaders > 16, "writes \(writes), txns \(committed), crashes \(crashes), leaders \(leaders)")
+        #expect(writes > 150 && committed > 300 && crashes > 10 && leaders > 16, "writes \(writes), txns \(committed), crashes \(crashes), leaders \(leaders)")
     }
 
     @Test func aSeedReplaysExactly() {
