@@ -65,6 +65,13 @@ public enum SyscallError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// A name that does not resolve, or an address no interface has: both may change by waiting
+    /// (a DNS record published later, an address assigned later), unlike a port in use.
+    public var mayResolveLater: Bool {
+        if case .resolutionFailed = self { return true }
+        return errno == EADDRNOTAVAIL
+    }
+
     public var description: String {
         switch self {
         case .resolutionFailed(let host, let reason):

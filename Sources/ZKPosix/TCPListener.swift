@@ -36,6 +36,22 @@ public final class TCPListener {
         self.fd = fd
     }
 
+    /// Listens on every interface, IPv4 and IPv6 alike: a dual-stack socket on "::" (as Java's
+    /// wildcard listener is), or "0.0.0.0" where the kernel has no IPv6 (`ipv6.disable=1`, a
+    /// container without it). Inside a pod `localhost` resolves to `::1` as well as 127.0.0.1 and
+    /// Java clients try either, so an IPv4-only listener would refuse some of them.
+    public static func anyInterface(port: UInt16, backlog: Int32 = 128) throws(SyscallError) -> TCPListener {
+        do {
+            return try TCPListener(host: "::", port: port, backlog: backlog)
+        } catch {
+            guard let code = error.errno, [EAFNOSUPPORT, EADDRNOTAVAIL, EPROTONOSUPPORT].contains(code) else { throw error }
+            return try TCPListener(host: "0.0.0.0", port: port, backlog: backlog)
+        }
+    }
+
+    /// Whether this listener is bound to a wildcard address ("0.0.0.0" or "::").
+    public var isWildcard: Bool { localAddress.addressBytes.allSatisfy { $0 == 0 } }
+
     deinit {
         if !isClosed { Socket.close(fd) }
     }

@@ -18,9 +18,14 @@ public struct RemoteAddress: Sendable, Equatable {
     /// The literal address ("127.0.0.1"), used by `ip` ACLs.
     public var ip: String
     public var port: Int
-    public init(ip: String, port: Int) { self.ip = ip; self.port = port }
-    /// Java's `InetSocketAddress.toString()` form: "/127.0.0.1:52740".
-    public var javaDescription: String { "/\(ip):\(port)" }
+    /// Java's `InetSocketAddress.toString()` form, as logs and `cons` print it: "/127.0.0.1:52740",
+    /// "/[0:0:0:0:0:0:0:1]:52740" (the shell renders IPv6 the way Java does).
+    public var javaDescription: String
+    public init(ip: String, port: Int, javaDescription: String? = nil) {
+        self.ip = ip
+        self.port = port
+        self.javaDescription = javaDescription ?? "/\(ip):\(port)"
+    }
 }
 
 /// Facts about the host that only the shell can read, sampled when a four-letter word asks.

@@ -19,11 +19,23 @@ import ZKCore
 /// errors. All errors are collected and returned together, each naming the source, the line, the key
 /// and the value: `zoo.cfg:3: invalid value for clientPort: 'abc' (expected an integer 0…65535)`.
 public enum ConfigParser {
-    /// Parses a complete zoo.cfg. `source` names the file in messages (`zoo.cfg` or a path).
-    public static func parse(_ text: String, source: String) -> Result<ParsedConfig, ConfigErrors> {
-        var builder = ConfigBuilder(source: source, config: ServerConfig(dataDir: ""), dynamicOnly: false)
+    /// Parses a complete zoo.cfg. `source` names the file in messages (`zoo.cfg` or a path). The
+    /// command line's `-D` properties are applied first, so that zoo.cfg overrides them.
+    public static func parse(_ text: String, source: String, commandLine: JVMOptions = JVMOptions()) -> Result<ParsedConfig, ConfigErrors> {
+        var builder = ConfigBuilder(source: JVMOptions.source, config: ServerConfig(dataDir: ""), dynamicOnly: false)
+        commandLine.properties.forEach { builder.apply($0) }
+        builder.source = source
+        builder.lineOfKey = [:]
         builder.run(text)
         return builder.finish()
+    }
+
+    /// Applies the command line's `-D` properties to a configuration that needs no file (the
+    /// embedded defaults).
+    public static func apply(_ commandLine: JVMOptions, to base: ServerConfig) -> Result<ParsedConfig, ConfigErrors> {
+        var builder = ConfigBuilder(source: JVMOptions.source, config: base, dynamicOnly: false)
+        commandLine.properties.forEach { builder.apply($0) }
+        return builder.finish(checkingBasics: false)
     }
 
     /// Applies the `server.N` lines of a `dynamicConfigFile` (ZooKeeper 3.5+ format; `version=`
@@ -244,7 +256,7 @@ extension ConfigParser {
 
 /// Applies entries to a configuration, collecting errors, warnings and notices.
 struct ConfigBuilder {
-    let source: String
+    var source: String
     var config: ServerConfig
     /// Only `server.N` (and `version`) are allowed: a dynamic configuration file.
     let dynamicOnly: Bool
@@ -544,9 +556,9 @@ struct ConfigBuilder {
 extension ConfigBuilder {
     private func at(_ key: String) -> String { lineOfKey[key].map { "\(source):\($0)" } ?? source }
 
-    mutating func finish() -> Result<ParsedConfig, ConfigErrors> {
+    mutating func finish(checkingBasics: Bool = true) -> Result<ParsedConfig, ConfigErrors> {
         config.servers.sort { $0.id < $1.id }
-        if !dynamicOnly { checkBasics() }
+        if !dynamicOnly && checkingBasics { checkBasics() }
         checkEnsemble()
         if !errors.isEmpty { return .failure(ConfigErrors(errors)) }
         return .success(ParsedConfig(config: config, warnings: warnings, notices: notices))

@@ -86,16 +86,40 @@ final class PeerNetwork {
 
     private var me: QuorumMember { verifier.member(myID)! }
 
+    /// Binds the election port. A host name that does not resolve yet, or an address not yet on any
+    /// interface, is retried from `tick` with the usual backoff instead of failing startup: in a
+    /// StatefulSet a pod's DNS record can appear after the process starts. Other errors (the port in
+    /// use, no permission) are fatal, as they will not go away by waiting.
     func start() throws(ServerError) {
+        try bindElectionPort(nowMs: 0, atStartup: true)
+    }
+
+    private var electionBindBackoffMs = PeerNetwork.firstRetryMs
+    private var nextElectionBindMs: Int64?
+
+    private func bindElectionPort(nowMs: Int64, atStartup: Bool) throws(ServerError) {
         let host = listenOnAllIPs ? "0.0.0.0" : me.host
         do {
             let listener = try TCPListener(host: host, port: UInt16(me.electionPort))
             try loop.register(listener.fd, interest: .read, token: PeerNetwork.electionListenerToken)
             electionListener = listener
+            nextElectionBindMs = nil
             logger.info("\(myID) is accepting connections now, my election bind port: \(listener.localAddress.javaDescription)")
         } catch {
-            throw .fatal("Failed to bind the election port \(host):\(me.electionPort): \(error)")
+            guard error.mayResolveLater else {
+                if atStartup { throw .fatal("Failed to bind the election port \(host):\(me.electionPort): \(error)") }
+                logger.error("Failed to bind the election port \(host):\(me.electionPort): \(error); retrying")
+                scheduleElectionBind(nowMs: nowMs)
+                return
+            }
+            logger.warn("Cannot bind the election port \(host):\(me.electionPort) yet: \(error); retrying in \(electionBindBackoffMs) ms")
+            scheduleElectionBind(nowMs: nowMs)
         }
+    }
+
+    private func scheduleElectionBind(nowMs: Int64) {
+        nextElectionBindMs = nowMs + electionBindBackoffMs
+        electionBindBackoffMs = min(electionBindBackoffMs * 2, PeerNetwork.retryMsMax)
     }
 
     func stop() {
@@ -137,6 +161,7 @@ final class PeerNetwork {
 
     /// Retries what is due: connects to the leader, dials for queued notifications.
     func tick(nowMs: Int64) {
+        if let due = nextElectionBindMs, nowMs >= due { try? bindElectionPort(nowMs: nowMs, atStartup: false) }
         connectToLeaderIfDue(nowMs: nowMs)
         for (id, queued) in pending.sorted(by: { $0.key < $1.key }) where !queued.isEmpty && electionLinks[id] == nil {
             dial(id, nowMs: nowMs)
@@ -145,7 +170,7 @@ final class PeerNetwork {
 
     /// When a retry is due next (the loop wakes for it), if any is pending.
     var nextRetryMs: Int64? {
-        var next: Int64?
+        var next: Int64? = nextElectionBindMs
         if wantedLeader != nil && leaderLink == nil { next = nextLeaderAttemptMs }
         for (id, queued) in pending where !queued.isEmpty && electionLinks[id] == nil {
             let due = nextDialMs[id, default: 0]

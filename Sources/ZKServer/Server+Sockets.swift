@@ -51,7 +51,7 @@ extension Server {
         sockets[id.rawValue] = socket
         connectionsPerIP[remote.ip] = perIP + 1
         logger.debug("Accepted socket connection from \(remote.javaDescription)")
-        replica.handle(.connected(id, RemoteAddress(ip: remote.ip, port: Int(remote.port))), now: Server.clock())
+        replica.handle(.connected(id, RemoteAddress(ip: remote.ip, port: Int(remote.port), javaDescription: remote.javaDescription)), now: Server.clock())
     }
 
     /// Reads what is available (bounded per turn so one client cannot starve the others) and

@@ -150,15 +150,19 @@ public final class Server: @unchecked Sendable {
         self.snapshotLane = snapshotLane
         let host = config.clientPortAddress ?? "0.0.0.0"
         do {
-            let listener = try TCPListener(host: host, port: UInt16(config.clientPort), backlog: Int32(config.limits.listenBacklog))
+            let port = UInt16(config.clientPort), backlog = Int32(config.limits.listenBacklog)
+            let listener = try config.clientPortAddress.map { try TCPListener(host: $0, port: port, backlog: backlog) }
+                ?? TCPListener.anyInterface(port: port, backlog: backlog)
             self.listener = listener
             try loop.register(listener.fd, interest: .read, token: Server.listenerToken)
-            try loop.watchSignals([Signals.terminate, Signals.interrupt])
+            try loop.watchSignals(Server.watchedSignals)
         } catch {
             throw .fatal("Failed to bind to \(host):\(config.clientPort): \(error)")
         }
         try hostFacts.start()
-        logger.info("binding to port \(listener!.localAddress.javaDescription)")
+        // Java names its (dual-stack) wildcard listener 0.0.0.0/0.0.0.0 too.
+        let bound = listener!.isWildcard ? "0.0.0.0/0.0.0.0:\(clientPort)" : listener!.localAddress.javaDescription
+        logger.info("binding to port \(bound)")
         if let peers, let myID {
             try peers.start()
             logger.info("Started server \(myID) of an ensemble of \(config.servers.count), client port \(clientPort), dataDir \(config.dataDir), tickTime \(config.tickTimeMs), initLimit \(config.initLimitTicks), syncLimit \(config.syncLimitTicks)")
@@ -227,8 +231,17 @@ public final class Server: @unchecked Sendable {
         }
     }
 
+    /// SIGTERM and SIGINT stop the server; as a container's PID 1 it also reaps orphans on SIGCHLD.
+    static var watchedSignals: [Int32] {
+        [Signals.terminate, Signals.interrupt] + (Signals.isNamespaceInit ? [Signals.childExited] : [])
+    }
+
     private func receiveSignal() {
         while let signal = try? loop.nextSignal() {
+            if signal == Signals.childExited {
+                Signals.reapExitedChildren()
+                continue
+            }
             logger.info("Received signal \(signal == Signals.terminate ? "SIGTERM" : "SIGINT"), shutting down")
             stopping = true
         }

@@ -7,36 +7,48 @@ import ZKPosix
 
 public enum ServerMain {
     public static let usage = """
-        usage: zk-server [path/to/zoo.cfg]
-          Without an argument: standalone, client port 2181 on all interfaces,
+        usage: zk-server [-Dzookeeper.<key>=<value> ...] [path/to/zoo.cfg]
+          Without a path: standalone, client port 2181 on all interfaces,
           data in ./data, INFO logging to stdout.
+          -D options are Apache's system properties (zoo.cfg overrides them);
+          other JVM flags (-Xmx512M, ...) are accepted and ignored.
         """
 
     public static func run(arguments: [String]) -> Int32 {
         // Block SIGTERM/SIGINT before anything could start a thread: the event loop receives them
         // through a signalfd, and a thread that did not block them would die of them instead.
-        _ = Signals.block([Signals.terminate, Signals.interrupt])
+        _ = Signals.block(Server.watchedSignals)
         let standardOutput = PosixFile(fd: 1)
         let standardError = PosixFile(fd: 2)
         func printError(_ line: String) { try? standardError.write(Array((line + "\n").utf8)) }
-        if arguments.count > 1 || arguments.first == "--help" || arguments.first == "-h" {
+        if arguments.first == "--help" || arguments.first == "-h" {
             printError(usage)
-            return arguments.first == "--help" || arguments.first == "-h" ? 0 : 2
+            return 0
         }
-        let loaded = loadConfig(path: arguments.first)
+        let options: JVMOptions
+        switch JVMOptions.parse(arguments) {
+        case .success(let parsed): options = parsed
+        case .failure(let errors):
+            errors.messages.forEach(printError)
+            printError(usage)
+            return 2
+        }
+        let loaded = loadConfig(path: options.configPath, commandLine: options)
         guard case .success(let parsed) = loaded else {
             if case .failure(let errors) = loaded { errors.messages.forEach(printError) }
             return 2
         }
-        let logger = Logger(threshold: parsed.config.logLevel, myid: nil, threadName: "main",
+        var logger = Logger(threshold: parsed.config.logLevel, myid: nil, threadName: "main",
                             clockMs: { wallClockMilliseconds() },
                             sink: { line in try? standardOutput.write(Array((line + "\n").utf8)) })
         for warning in parsed.warnings { logger.warn(warning) }
-        for notice in parsed.notices { logger.info(notice) }
+        for notice in options.notices + parsed.notices { logger.info(notice) }
         var config = parsed.config
         if !config.isStandalone {
             switch loadMyID(config) {
-            case .success(let id): config.myID = id
+            case .success(let id):
+                config.myID = id
+                logger.myid = String(id.rawValue)  // `[myid:N]` on every line from here on, as Apache's
             case .failure(let errors):
                 errors.messages.forEach { logger.error($0); printError($0) }
                 return 2
@@ -69,10 +81,10 @@ public enum ServerMain {
         }
     }
 
-    static func loadConfig(path: String?) -> Result<ParsedConfig, ConfigErrors> {
+    static func loadConfig(path: String?, commandLine: JVMOptions) -> Result<ParsedConfig, ConfigErrors> {
         guard let path else {
             let cwd = (try? SystemInfo.currentDirectory()) ?? "."
-            return .success(ParsedConfig(config: ServerConfig.embeddedDefaults(workingDirectory: cwd), warnings: [], notices: []))
+            return ConfigParser.apply(commandLine, to: ServerConfig.embeddedDefaults(workingDirectory: cwd))
         }
         let bytes: [UInt8]
         do {
@@ -80,6 +92,6 @@ public enum ServerMain {
         } catch {
             return .failure(ConfigErrors(["\(path): cannot read the configuration file: \(error)"]))
         }
-        return ConfigParser.parse(String(decoding: bytes, as: UTF8.self), source: path)
+        return ConfigParser.parse(String(decoding: bytes, as: UTF8.self), source: path, commandLine: commandLine)
     }
 }

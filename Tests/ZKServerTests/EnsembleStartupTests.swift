@@ -19,7 +19,7 @@ import ZKPosix
     }
 
     private func config(_ path: String) throws -> ServerConfig {
-        switch ServerMain.loadConfig(path: path) {
+        switch ServerMain.loadConfig(path: path, commandLine: JVMOptions()) {
         case .success(let parsed): return parsed.config
         case .failure(let errors): Issue.record("\(errors.messages)"); throw errors
         }

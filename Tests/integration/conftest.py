@@ -95,7 +95,8 @@ def free_port() -> int:
 
 
 def write_config(path: Path, config: dict) -> None:
-    path.write_text("".join(f"{key}={value}\n" for key, value in config.items()))
+    """Writes zoo.cfg; a key whose value is None is left out (to drop a BASE_CONFIG or default key)."""
+    path.write_text("".join(f"{key}={value}\n" for key, value in config.items() if value is not None))
 
 
 def log_tail(path: Path, lines: int = 40) -> str:
