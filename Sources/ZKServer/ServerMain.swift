@@ -8,6 +8,7 @@ import ZKPosix
 public enum ServerMain {
     public static let usage = """
         usage: zk-server [-Dzookeeper.<key>=<value> ...] [path/to/zoo.cfg]
+               zk-server --version
           Without a path: standalone, client port 2181 on all interfaces,
           data in ./data, INFO logging to stdout.
           -D options are Apache's system properties (zoo.cfg overrides them);
@@ -23,6 +24,11 @@ public enum ServerMain {
         func printError(_ line: String) { try? standardError.write(Array((line + "\n").utf8)) }
         if arguments.first == "--help" || arguments.first == "-h" {
             printError(usage)
+            return 0
+        }
+        if arguments == ["--version"] {
+            // The shape of Apache's `zkServer.sh version` (VersionInfoMain), which scripts parse.
+            try? standardOutput.write(Array("swift-zookeeper zk-server, version \(ServerVersion.full)\n".utf8))
             return 0
         }
         let options: JVMOptions
