@@ -74,7 +74,11 @@ final class PeerNetwork {
     /// Links with bytes queued this turn and not yet written.
     private var unflushed: [PeerLink] = []
 
-    init(myID: ServerID, verifier: QuorumVerifier, listenOnAllIPs: Bool, loop: EventLoop, logger: Logger) {
+    /// Peers' names are resolved off the loop (see `HostResolver`).
+    private let resolver: HostResolver
+
+    init(myID: ServerID, verifier: QuorumVerifier, listenOnAllIPs: Bool, loop: EventLoop, logger: Logger) throws(ServerError) {
+        self.resolver = try HostResolver(loopWaker: loop.waker)
         self.myID = myID
         self.verifier = verifier
         self.listenOnAllIPs = listenOnAllIPs
@@ -91,6 +95,7 @@ final class PeerNetwork {
     /// StatefulSet a pod's DNS record can appear after the process starts. Other errors (the port in
     /// use, no permission) are fatal, as they will not go away by waiting.
     func start() throws(ServerError) {
+        try resolver.start()
         try bindElectionPort(nowMs: 0, atStartup: true)
     }
 
@@ -99,8 +104,23 @@ final class PeerNetwork {
 
     private func bindElectionPort(nowMs: Int64, atStartup: Bool) throws(ServerError) {
         let host = listenOnAllIPs ? "0.0.0.0" : me.host
+        // At startup the name is resolved here (nothing is served yet); later only off the loop.
+        var bindHost = host
+        if !atStartup && SocketAddress(ip: host, port: 0) == nil {
+            switch resolver.lookup(host) {
+            case nil:
+                awaitingResolution.insert(host)
+                return scheduleElectionBind(nowMs: nowMs)
+            case .failure(let error):
+                logger.warn("Cannot bind the election port \(host):\(me.electionPort) yet: \(error); retrying in \(electionBindBackoffMs) ms")
+                return scheduleElectionBind(nowMs: nowMs)
+            case .success(let addresses):
+                guard let first = addresses.first else { return scheduleElectionBind(nowMs: nowMs) }
+                bindHost = first.ip
+            }
+        }
         do {
-            let listener = try TCPListener(host: host, port: UInt16(me.electionPort))
+            let listener = try TCPListener(host: bindHost, port: UInt16(me.electionPort))
             try loop.register(listener.fd, interest: .read, token: PeerNetwork.electionListenerToken)
             electionListener = listener
             nextElectionBindMs = nil
@@ -123,6 +143,7 @@ final class PeerNetwork {
     }
 
     func stop() {
+        resolver.stop()
         for link in Array(links.values) { close(link, reason: nil) }
         electionListener?.close()
         quorumListener?.close()
@@ -161,6 +182,7 @@ final class PeerNetwork {
 
     /// Retries what is due: connects to the leader, dials for queued notifications.
     func tick(nowMs: Int64) {
+        retryAnswered()
         if let due = nextElectionBindMs, nowMs >= due { try? bindElectionPort(nowMs: nowMs, atStartup: false) }
         connectToLeaderIfDue(nowMs: nowMs)
         for (id, queued) in pending.sorted(by: { $0.key < $1.key }) where !queued.isEmpty && electionLinks[id] == nil {
@@ -170,6 +192,7 @@ final class PeerNetwork {
 
     /// When a retry is due next (the loop wakes for it), if any is pending.
     var nextRetryMs: Int64? {
+        if resolver.hasAnswers { return 0 }
         var next: Int64? = nextElectionBindMs
         if wantedLeader != nil && leaderLink == nil { next = nextLeaderAttemptMs }
         for (id, queued) in pending where !queued.isEmpty && electionLinks[id] == nil {
@@ -177,6 +200,23 @@ final class PeerNetwork {
             next = min(next ?? due, due)
         }
         return next
+    }
+
+    /// Names whose first answer an attempt is waiting for.
+    private var awaitingResolution: Set<String> = []
+
+    /// Attempts that waited for a name's answer are due now that it is in.
+    private func retryAnswered() {
+        let answered = resolver.takeAnswered()
+        guard !answered.isEmpty else { return }
+        let waited = awaitingResolution.intersection(answered)
+        guard !waited.isEmpty else { return }
+        awaitingResolution.subtract(waited)
+        for (id, queued) in pending where !queued.isEmpty {
+            if let member = verifier.member(id), waited.contains(member.host) { nextDialMs[id] = 0 }
+        }
+        if let id = wantedLeader, let member = verifier.member(id), waited.contains(member.host) { nextLeaderAttemptMs = 0 }
+        if nextElectionBindMs != nil, waited.contains(me.host) { nextElectionBindMs = 0 }
     }
 
     /// A connect succeeded: the next failure starts the backoff over.
@@ -310,10 +350,26 @@ final class PeerNetwork {
 
     // MARK: Sockets
 
-    /// Starts a non-blocking connect, resolving `host` now; nil (logged) if that fails at once.
+    /// Starts a non-blocking connect to the latest address of `host`; nil (logged) if there is none
+    /// yet (the attempt is retried when the name's answer comes in) or the connect fails at once.
     private func open(host: String, port: Int, kind: PeerLink.Kind) -> PeerLink? {
+        let address: SocketAddress
+        if let literal = SocketAddress(ip: host, port: UInt16(port)) {
+            address = literal
+        } else {
+            switch resolver.lookup(host) {
+            case nil:
+                awaitingResolution.insert(host)
+                return nil
+            case .failure(let error):
+                logger.debug("Cannot open a connection to \(host):\(port): \(error)")
+                return nil
+            case .success(let addresses):
+                guard let first = addresses.first else { return nil }
+                address = SocketAddress(family: first.family, bytes: first.addressBytes, port: UInt16(port), scopeID: first.scopeID)
+            }
+        }
         do {
-            guard let address = try SocketAddress.resolve(host: host, port: UInt16(port)).first else { return nil }
             let (fd, connected) = try Socket.startConnect(to: address)
             nextToken += 1
             let link = PeerLink(fd: fd, token: nextToken, kind: kind, connecting: !connected, description: "\(host):\(port)")

@@ -110,7 +110,7 @@ public final class Server: @unchecked Sendable {
             throw .fatal("cannot create the event loop: \(error)")
         }
         if let ensemble {
-            peers = PeerNetwork(myID: ensemble.peer.myID, verifier: ensemble.peer.verifier, listenOnAllIPs: config.quorumListenOnAllIPs,
+            peers = try PeerNetwork(myID: ensemble.peer.myID, verifier: ensemble.peer.verifier, listenOnAllIPs: config.quorumListenOnAllIPs,
                                 loop: loop, logger: logger)
         }
     }
