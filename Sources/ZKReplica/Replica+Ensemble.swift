@@ -482,7 +482,7 @@ extension Replica {
 
     /// A `sync` from a local client in an ensemble: the leader asks Zab for the point after its
     /// in-flight proposals, a follower asks the leader.
-    func startSync(_ request: ReadRequest, record: [UInt8], xid: Int32, on connection: Connection) {
+    func startSync(_ request: ReadRequest, record: ArraySlice<UInt8>, xid: Int32, on connection: Connection) {
         guard let ensemble else { return }
         ensemble.syncQueue.append(connection.id)
         connection.pending.append(PendingRequest(xid: xid, op: .sync, kind: .sync(request, done: false), receivedAtMs: now.monotonicMs))
@@ -490,7 +490,7 @@ extension Replica {
             ensemble.peer.sync(for: nil, nowMs: now.monotonicMs, into: &ensemble.effects)
             carryOutPeerEffects()
         } else {
-            forward(session: connection.session ?? .none, cxid: xid, op: .sync, record: record, authInfo: connection.authInfo)
+            forward(session: connection.session ?? .none, cxid: xid, op: .sync, record: Array(record), authInfo: connection.authInfo)
         }
     }
 

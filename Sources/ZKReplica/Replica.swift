@@ -224,11 +224,11 @@ public final class Replica {
             }
             switch request {
             case .write(let write):
-                enqueueWrite(write, op: op, xid: header.xid, record: Array(bytes[recordStart...]), on: connection)
+                enqueueWrite(write, op: op, xid: header.xid, record: bytes[recordStart...], on: connection)
             case .read(let read):
                 if ensemble != nil, op == .sync {
                     outstandingRequests += 1
-                    startSync(read, record: Array(bytes[recordStart...]), xid: header.xid, on: connection)
+                    startSync(read, record: bytes[recordStart...], xid: header.xid, on: connection)
                 } else {
                     enqueueRead(read, op: op, xid: header.xid, on: connection)
                 }
@@ -269,7 +269,8 @@ public final class Replica {
         answerReady(connection)
     }
 
-    private func enqueueWrite(_ write: WriteRequest, op: OpCode, xid: Int32, record: [UInt8], on connection: Connection) {
+    /// `record` is the request's bytes after its header: copied only when a learner forwards it.
+    private func enqueueWrite(_ write: WriteRequest, op: OpCode, xid: Int32, record: ArraySlice<UInt8>, on connection: Connection) {
         outstandingRequests += 1
         if logFailure != nil {
             refuseWrite(op: op, xid: xid, on: connection)
@@ -288,7 +289,7 @@ public final class Replica {
         if case .closeSession = write { sessions.markClosing(session) }
         connection.pending.append(PendingRequest(xid: xid, op: op, kind: .write(result: nil), receivedAtMs: now.monotonicMs))
         if let ensemble, ensemble.isLearner {
-            forward(session: session, cxid: xid, op: op, record: record, authInfo: connection.authInfo)
+            forward(session: session, cxid: xid, op: op, record: Array(record), authInfo: connection.authInfo)
             return
         }
         let request = Request(session: session, cxid: xid, write: write, authInfo: connection.authInfo)

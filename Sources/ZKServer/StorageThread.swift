@@ -30,6 +30,8 @@ final class StorageThread: @unchecked Sendable {
     private let name: String
     private let loop: EventLoop
     private let loopWaker: Waker
+    /// Signalled after every batch, for `waitIdle` (only the loop thread waits on it).
+    private let idle: EventLoop
     private var thread: PosixThread?
 
     init(name: String, layout: StorageLayout, preallocateBytes: Int64, forceSync: Bool, limits: Limits,
@@ -38,7 +40,12 @@ final class StorageThread: @unchecked Sendable {
         engine = StorageEngine(disk: PosixDisk(), layout: layout, preallocateBytes: preallocateBytes,
                                forceSync: forceSync, limits: limits, nanoseconds: monotonicNanoseconds)
         self.loopWaker = loopWaker
-        do { loop = try EventLoop(maxEventsPerWait: 4) } catch { throw .fatal("cannot create the storage event loop: \(error)") }
+        do {
+            loop = try EventLoop(maxEventsPerWait: 4)
+            idle = try EventLoop(maxEventsPerWait: 1)
+        } catch {
+            throw .fatal("cannot create the storage event loops: \(error)")
+        }
     }
 
     func start() throws(ServerError) {
@@ -66,7 +73,12 @@ final class StorageThread: @unchecked Sendable {
     /// database from disk, which must see them). The thread publishes its results before it looks
     /// for more work, so an empty queue and an idle thread mean every result is published.
     func waitIdle() {
-        while queue.withLock({ !$0.commands.isEmpty || $0.busy }) { sleepMilliseconds(1) }
+        var events: [EventLoop.Event] = []
+        // The thread signals `idle` each time it finishes a batch; the condition is checked again
+        // after every signal (one may be left from an earlier batch), never by polling on a timer.
+        while queue.withLock({ !$0.commands.isEmpty || $0.busy }) {
+            try? idle.wait(timeoutMs: 1_000, into: &events)
+        }
     }
 
     /// Carries out every command sent so far, then stops the thread and closes the log.
@@ -113,6 +125,7 @@ final class StorageThread: @unchecked Sendable {
             }
             batch.removeAll(keepingCapacity: true)
             queue.withLock { $0.busy = false }
+            idle.waker.wakeup()
         }
     }
 }

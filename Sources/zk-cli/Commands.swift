@@ -196,10 +196,12 @@ extension Shell {
         guard cl.args.count >= 3 else { throw usageFailure("set") }
         let path = cl.args[1]
         let data = Array(cl.args[2].utf8)
-        let version = try cl.value("v").map(JavaText.parseInt) ?? -1
+        // zkCli 3.4: `set path data [version]`, and the stat block always follows.
+        let positionalVersion = compat34 && cl.args.count >= 4 ? cl.args[3] : nil
+        let version = try (cl.value("v") ?? positionalVersion).map(JavaText.parseInt) ?? -1
         try validate(path)
         guard case .stat(let stat) = try call(.setData(path: path, data: data, version: version)) else { return }
-        if cl.has("s") { printStat(stat) }
+        if cl.has("s") || compat34 { printStat(stat) }
     }
 
     static let statSpecs = OptionSpecs([OptionSpec(name: "w", hasArg: false, description: "watch")])

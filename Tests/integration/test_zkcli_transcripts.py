@@ -555,6 +555,20 @@ def test_compat_34_get_prints_the_stat(server, wiper, path_prefix, tmp_path):
     assert not any(line.startswith("cZxid = ") for line in direct.stdout)
 
 
+def test_compat_34_set_takes_a_positional_version_and_prints_the_stat(server, wiper, path_prefix, tmp_path):
+    """zkCli 3.4's `set path data [version]` = zkCli 3.8's `set -s -v version path data`."""
+    p = path_prefix
+    wiper.client.create(p, b"v0")
+    expected = java(["-server", server.hosts, "set", "-s", "-v", "0", p, "v1"], None, tmp_path)
+    compat = swift(["-server", server.hosts, "-compat", "3.4", "set", p, "v2", "1"], None, tmp_path)
+    assert any(line == "dataVersion = 1" for line in expected.stdout), expected
+    assert any(line == "dataVersion = 2" for line in compat.stdout), compat
+    assert [line.split(" = ")[0] for line in compat.stdout if " = " in line] == \
+        [line.split(" = ")[0] for line in expected.stdout if " = " in line]
+    stale = swift(["-server", server.hosts, "-compat", "3.4", "set", p, "v3", "0"], None, tmp_path)
+    assert f"version No is not valid : {p}" in stale.stderr
+
+
 def test_not_connected_after_close(server, tmp_path):
     """After `close` every command says "Not connected", also after a local command like history (zk-cli only:
     zkCli.sh prints the Closed event from another thread, racing with these lines)."""
