@@ -54,6 +54,7 @@ class Member:
     proc: subprocess.Popen | None = None
     log_path: Path | None = None
     starts: int = 0
+    data_log_dir: Path | None = None
 
     @property
     def data(self) -> Path:
@@ -99,12 +100,20 @@ class Ensemble:
             ensemble._write_config(member)
         return ensemble
 
+    def use_data_log_dir(self, member: Member):
+        """Gives `member` a dataLogDir of its own (directory/datalog) beside its dataDir."""
+        (member.directory / "datalog").mkdir(exist_ok=True)
+        member.data_log_dir = member.directory / "datalog"
+        self._write_config(member)
+
     def _write_config(self, member: Member):
         config = {
             "tickTime": str(TICK_MS), "initLimit": str(INIT_LIMIT), "syncLimit": str(SYNC_LIMIT),
             "dataDir": str(member.data), "clientPort": str(member.client_port), "clientPortAddress": "127.0.0.1",
             "4lw.commands.whitelist": "*", "admin.enableServer": "false", "maxSessionTimeout": "60000",
         }
+        if member.data_log_dir is not None:
+            config["dataLogDir"] = str(member.data_log_dir)
         if member.sid in self.observers:
             config["peerType"] = "observer"
         for other in self.members.values():

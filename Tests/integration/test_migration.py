@@ -338,3 +338,67 @@ def test_a_session_moves_between_kinds_with_its_ephemerals(ensembles, first_kind
     # Closed: its ephemeral is gone on every server, whichever kind.
     for sid in (1, 2, 3):
         assert "moving" not in children_on(ensemble, sid, "/")
+
+
+@pytest.mark.parametrize("diverged_kind", ["apache", "swift"])
+def test_a_diverged_server_of_either_kind_is_truncated_by_the_other_kind(ensembles, diverged_kind):
+    """The leader (one kind) logs a txn its followers (the other kind) never read, and dies; they elect
+    a leader of their kind, which must TRUNC the old leader's extra txn when it returns."""
+    import zkstorage
+
+    other = "swift" if diverged_kind == "apache" else "apache"
+    ensemble = ensembles({1: other, 2: other, 3: diverged_kind})
+    ensemble.start(2, 3)
+    assert ensemble.wait_for_quorum([2, 3], timeout=120).sid == 3
+    ensemble.start(1)
+    ensemble.wait_for_quorum(timeout=120)
+    leader = ensemble.members[3]
+    zk = KazooClient(hosts=f"127.0.0.1:{leader.client_port}", timeout=20)
+    zk.start(timeout=60)
+    zk.create("/committed", b"")
+    committed_zxid = zk.exists("/committed").czxid
+    for sid in (1, 2):
+        ensemble.pause(sid)  # the PROPOSAL stays unread in their sockets
+    zk.create_async("/never-committed", b"")
+    wait_until(lambda: zkstorage.all_log_records(leader.data)[-1].zxid > committed_zxid, timeout=30,
+               message="the leader to log the create")
+    for sid in (1, 2, 3):
+        ensemble.kill(sid)
+    zk.stop()
+    zk.close()
+    ensemble.start(1, 2)
+    ensemble.wait_for_quorum([1, 2], timeout=120)
+    ensemble.start(3)
+    ensemble.wait_for_quorum(timeout=120)
+    assert f"Truncating log to get in sync with the leader 0x{committed_zxid:x}" in leader.log(), leader.log()[-3000:]
+    trees = {sid: tree_on(ensemble, sid) for sid in (1, 2, 3)}
+    assert trees[1] == trees[2] == trees[3]
+    assert "/committed" in trees[3] and "/never-committed" not in trees[3]
+
+
+def test_data_directories_with_a_separate_txn_log_directory_move_both_ways(ensembles):
+    """dataDir (snapshots, myid, epochs) and dataLogDir (txn logs) apart, as the tutorial's image has
+    them, each taken over by the other implementation on restart, twice."""
+    ensemble = ensembles({1: "apache", 2: "apache", 3: "swift"})
+    for member in ensemble.members.values():
+        ensemble.use_data_log_dir(member)
+    ensemble.start()
+    ensemble.wait_for_quorum(timeout=120)
+    zk = KazooClient(hosts=ensemble.connect_string(), timeout=20)
+    zk.start(timeout=60)
+    try:
+        zk.ensure_path("/moves")
+        for round_, kinds in enumerate([{1: "swift", 2: "swift", 3: "apache"}, {1: "apache", 2: "apache", 3: "swift"}]):
+            for sid, kind in kinds.items():
+                zk.create(f"/moves/r{round_}-s{sid}-", b"", sequence=True)
+                restart_as(ensemble, sid, kind)
+        for member in ensemble.members.values():
+            assert list((member.directory / "datalog" / "version-2").glob("log.*")), f"no txn log in {member.sid}'s dataLogDir"
+            assert not list((member.data / "version-2").glob("log.*")), f"a txn log in {member.sid}'s dataDir"
+            assert (member.data / "version-2" / "currentEpoch").exists()
+    finally:
+        zk.stop()
+        zk.close()
+    trees = {sid: tree_on(ensemble, sid) for sid in (1, 2, 3)}
+    assert trees[1] == trees[2] == trees[3]
+    assert len([p for p in trees[1] if p.startswith("/moves/")]) == 6
