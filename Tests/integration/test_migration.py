@@ -402,3 +402,33 @@ def test_data_directories_with_a_separate_txn_log_directory_move_both_ways(ensem
     trees = {sid: tree_on(ensemble, sid) for sid in (1, 2, 3)}
     assert trees[1] == trees[2] == trees[3]
     assert len([p for p in trees[1] if p.startswith("/moves/")]) == 6
+
+
+@pytest.mark.parametrize("leader_kind", ["apache", "swift"])
+def test_a_session_created_on_one_kind_is_expired_by_a_leader_of_the_other(ensembles, leader_kind):
+    """A client creates an ephemeral through a follower of one kind and vanishes without closing;
+    the leader, of the other kind, expires the session, and the ephemeral goes on every server."""
+    import rawzk
+
+    other = "swift" if leader_kind == "apache" else "apache"
+    ensemble = ensembles({1: other, 2: other, 3: leader_kind})
+    ensemble.start(2, 3)
+    assert ensemble.wait_for_quorum([2, 3], timeout=120).sid == 3
+    ensemble.start(1)
+    ensemble.wait_for_quorum(timeout=120)
+    raw = rawzk.RawZK("127.0.0.1", ensemble.members[1].client_port)
+    raw.connect(timeout_ms=2000)  # at least 2 ticks of 500 ms: negotiated as asked
+    assert raw.call(rawzk.Op.CREATE, rawzk.create_request("/short-lived", b"", flags=rawzk.CreateFlags.EPHEMERAL)).ok
+    watcher = KazooClient(hosts=f"127.0.0.1:{ensemble.members[2].client_port}", timeout=20)
+    watcher.start(timeout=60)
+    try:
+        assert watcher.exists("/short-lived") is not None
+        gone = threading.Event()
+        watcher.exists("/short-lived", watch=lambda event: gone.set())
+        raw.close()  # no closeSession: only expiry can remove it
+        assert gone.wait(60), "the session was never expired"
+        for sid in (1, 2, 3):
+            assert "short-lived" not in children_on(ensemble, sid, "/")
+    finally:
+        watcher.stop()
+        watcher.close()
