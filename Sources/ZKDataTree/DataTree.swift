@@ -316,6 +316,19 @@ public final class DataTree {
         return .ok
     }
 
+    /// `/zookeeper/config` of an ensemble member: the quorum configuration's text, set on each server
+    /// by the server itself (no txn, no watch), as Apache's `initConfigInZKDatabase` does: mzxid is
+    /// the configuration's version, dataVersion -1, mtime when it was set.
+    public func setQuorumConfig(_ text: [UInt8], version: Int64, time: Int64) {
+        guard let n = nodes[PathKey(DataTree.configPath)] else { return }
+        willChange(DataTree.configPath, n)
+        approximateDataSizeBytes += text.count - (n.data?.count ?? 0)
+        n.data = text
+        n.stat.mtime = time
+        n.stat.mzxid = version
+        n.stat.version = -1
+    }
+
     private func setData(_ path: String, _ data: [UInt8]?, _ version: Int32, _ header: TxnHeader,
                          _ stat: inout Stat?, _ changes: inout [TreeChange]) -> ErrorCode {
         guard let n = nodes[PathKey(path)] else { return .noNode }

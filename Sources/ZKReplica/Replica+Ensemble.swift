@@ -248,6 +248,7 @@ extension Replica {
         proposed.removeAll()
         proposedHead = 0
         database.replace(tree: tree, sessions: restored)
+        publishQuorumConfig()
         durableZxid = lastZxid
         committedZxid = lastZxid
         sessions = SessionTracker(serverID: config.serverID, seedMs: now.wallMs)

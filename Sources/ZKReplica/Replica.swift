@@ -78,6 +78,14 @@ public final class Replica {
         schedule = StorageSchedule(config: config, nowMs: now.monotonicMs)
         lastContainerCheckMs = now.monotonicMs
         startedAtMs = now.monotonicMs
+        publishQuorumConfig()
+    }
+
+    /// An ensemble member's `/zookeeper/config` holds its quorum configuration (Apache's clients and
+    /// tools read the membership there); a standalone server's stays empty, as Apache's does.
+    func publishQuorumConfig() {
+        guard let verifier = ensemble?.peer.config.verifier else { return }
+        tree.setQuorumConfig(Array(verifier.text.utf8), version: verifier.version, time: now.wallMs)
     }
 
     public var tree: DataTree { database.tree }

@@ -48,6 +48,11 @@ public enum ConfigParser {
             builder.warnings.append("\(source): replaces the server.N lines of the static configuration")
         }
         builder.config.servers = []
+        // Apache names the files it writes after their version: zoo.cfg.dynamic.<hex version>.
+        if let suffix = source.split(separator: ".").last, source.contains(".dynamic."),
+           let version = UInt64(suffix, radix: 16) {
+            builder.config.quorumVersion = Int64(bitPattern: version)
+        }
         builder.run(text)
         return builder.finish()
     }
@@ -326,7 +331,13 @@ struct ConfigBuilder {
             return
         }
         if dynamicOnly {
-            if key != "version" {
+            if key == "version" {
+                if let version = UInt64(entry.value, radix: 16) {
+                    config.quorumVersion = Int64(bitPattern: version)
+                } else {
+                    invalid(entry, "expected a hexadecimal configuration version")
+                }
+            } else {
                 warnings.append("\(source):\(entry.line): \(entry.key) is not a dynamic configuration key (ignored)")
             }
             return

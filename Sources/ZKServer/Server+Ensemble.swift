@@ -17,12 +17,17 @@ extension Server {
         let lastZxid = database.lastZxid
         guard let myID = config.myID else { throw .fatal("an ensemble member started without its myid") }
         let members = config.servers.map { server in
+            // The client address as Apache's QuorumServer prints it: "host:port", 0.0.0.0 for any.
             QuorumMember(id: server.id, host: server.host, quorumPort: server.quorumPort, electionPort: server.electionPort,
-                         role: server.learnerType == .observer ? .observer : .participant)
+                         role: server.learnerType == .observer ? .observer : .participant,
+                         dynamicClientAddress: server.clientPort.map { port in
+                             let host = server.clientHost ?? "0.0.0.0"
+                             return (host.contains(":") ? "[\(host)]" : host) + ":\(port)"
+                         })
         }
         let timing = ZabTiming(tickTimeMs: Int64(config.tickTimeMs), initLimitTicks: Int64(config.initLimitTicks),
                                syncLimitTicks: Int64(config.syncLimitTicks))
-        var peer = PeerConfig(myID: myID, verifier: QuorumVerifier(members: members), timing: timing)
+        var peer = PeerConfig(myID: myID, verifier: QuorumVerifier(members: members, version: config.quorumVersion), timing: timing)
         // Apache waits 200 ms after a quorum agrees before it trusts the vote; 25 ms is plenty for
         // a better vote to arrive on a LAN, and an eighth of the time without a leader. Timing only:
         // the votes and the rules are Apache's.

@@ -58,6 +58,11 @@ public struct ServerConfig: Sendable, Equatable {
     public var cnxTimeoutMs: Int = 5000
     /// `dynamicConfigFile`: a file of `server.N` lines, read with `ConfigParser.applyDynamicConfig`.
     public var dynamicConfigFile: String?
+    /// The quorum configuration's version: the dynamic file's `version=` (hex), else the hex suffix of
+    /// its name (`zoo.cfg.dynamic.100000000`, how Apache names the files it writes), else 0 (a
+    /// static configuration). It travels in election notifications and NEWLEADER, where Apache
+    /// peers compare it with their own.
+    public var quorumVersion: Int64 = 0
 
     // MARK: Storage
 

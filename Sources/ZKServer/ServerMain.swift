@@ -98,6 +98,18 @@ public enum ServerMain {
         } catch {
             return .failure(ConfigErrors(["\(path): cannot read the configuration file: \(error)"]))
         }
-        return ConfigParser.parse(String(decoding: bytes, as: UTF8.self), source: path, commandLine: commandLine)
+        let parsed = ConfigParser.parse(String(decoding: bytes, as: UTF8.self), source: path, commandLine: commandLine)
+        guard case .success(let base) = parsed, let dynamicPath = base.config.dynamicConfigFile else { return parsed }
+        // The 3.5+ layout (Apache rewrites zoo.cfg into it): the servers live in a file of their own.
+        let dynamicBytes: [UInt8]
+        do {
+            dynamicBytes = try FileSystem.readFile(dynamicPath)
+        } catch {
+            return .failure(ConfigErrors(["\(path): dynamicConfigFile \(dynamicPath): cannot read it: \(error)"]))
+        }
+        return ConfigParser.applyDynamicConfig(String(decoding: dynamicBytes, as: UTF8.self), source: dynamicPath, to: base.config)
+            .map { dynamic in
+                ParsedConfig(config: dynamic.config, warnings: base.warnings + dynamic.warnings, notices: base.notices + dynamic.notices)
+            }
     }
 }

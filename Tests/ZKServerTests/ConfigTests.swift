@@ -272,8 +272,21 @@ private let tutorialConfig = """
         case .success(let parsed):
             #expect(parsed.config.servers.map(\.id) == [ServerID(1), ServerID(2), ServerID(3)])
             #expect(!parsed.config.isStandalone && parsed.warnings.isEmpty)
+            #expect(parsed.config.quorumVersion == 0x1_0000_0000)
         case .failure(let errors): Issue.record("\(errors)")
         }
+        // Without a version line, the version is the file name's suffix, as Apache names its files.
+        switch ConfigParser.applyDynamicConfig("server.1=a:2888:3888\nserver.2=b:2888:3888\n",
+                                               source: "/d/zoo.cfg.dynamic.20000002a", to: base) {
+        case .success(let parsed): #expect(parsed.config.quorumVersion == 0x2_0000_002a)
+        case .failure(let errors): Issue.record("\(errors)")
+        }
+        guard case .failure(let bad) = ConfigParser.applyDynamicConfig("server.1=a:2888:3888\nversion=xyz\n",
+                                                                      source: "zoo.cfg.dynamic", to: base) else {
+            Issue.record("a bad version was accepted")
+            return
+        }
+        #expect(bad.messages.first?.hasPrefix("zoo.cfg.dynamic:2: invalid value for version: 'xyz'") == true)
     }
 
     @Test func myID() throws {

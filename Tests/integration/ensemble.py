@@ -80,11 +80,15 @@ class Ensemble:
     root: Path
     members: dict[int, Member] = field(default_factory=dict)
     observers: set[int] = field(default_factory=set)
+    # Set: every server's membership in a dynamic configuration file of this version.
+    dynamic_version: int | None = None
 
     @classmethod
-    def create(cls, root: Path, kinds: dict[int, str], observers: tuple[int, ...] = ()) -> "Ensemble":
+    def create(cls, root: Path, kinds: dict[int, str], observers: tuple[int, ...] = (),
+               dynamic_version: int | None = None) -> "Ensemble":
         ensemble = cls(root)
         ensemble.observers = set(observers)
+        ensemble.dynamic_version = dynamic_version
         for sid, kind in sorted(kinds.items()):
             if kind == "swift" and not ZK_SERVER_BIN:
                 pytest.skip("ZK_SERVER_BIN is not set")
@@ -116,9 +120,18 @@ class Ensemble:
             config["dataLogDir"] = str(member.data_log_dir)
         if member.sid in self.observers:
             config["peerType"] = "observer"
+        servers = {}
         for other in self.members.values():
             role = ":observer" if other.sid in self.observers else ""
-            config[f"server.{other.sid}"] = f"127.0.0.1:{other.quorum_port}:{other.election_port}{role}"
+            servers[f"server.{other.sid}"] = f"127.0.0.1:{other.quorum_port}:{other.election_port}{role}"
+        if self.dynamic_version is not None:
+            # The 3.5+ layout: the servers in zoo.cfg.dynamic.<version>, which zoo.cfg names.
+            dynamic = member.directory / f"zoo.cfg.dynamic.{self.dynamic_version:x}"
+            dynamic.write_text("".join(f"{k}={v};127.0.0.1:{self.members[int(k[7:])].client_port}\n"
+                                       for k, v in servers.items()))
+            config["dynamicConfigFile"] = str(dynamic)
+        else:
+            config.update(servers)
         (member.directory / "zoo.cfg").write_text("".join(f"{k}={v}\n" for k, v in config.items()))
 
     # MARK: processes

@@ -432,3 +432,46 @@ def test_a_session_created_on_one_kind_is_expired_by_a_leader_of_the_other(ensem
     finally:
         watcher.stop()
         watcher.close()
+
+
+@pytest.mark.parametrize("leader_kind", ["apache", "swift"])
+def test_the_dynamic_configuration_layout_and_its_version_work_across_kinds(tmp_path, leader_kind):
+    """Apache 3.5+ keeps the servers in zoo.cfg.dynamic.<version> and compares that version in
+    notifications and NEWLEADER: both kinds read the layout, carry the same version, and serve."""
+    other = "swift" if leader_kind == "apache" else "apache"
+    ensemble = Ensemble.create(tmp_path / "dynamic", {1: other, 2: other, 3: leader_kind}, dynamic_version=0x100000000)
+    try:
+        ensemble.start(2, 3)
+        assert ensemble.wait_for_quorum([2, 3], timeout=120).sid == 3
+        ensemble.start(1)
+        ensemble.wait_for_quorum(timeout=120)
+        zk = KazooClient(hosts=ensemble.connect_string(), timeout=20)
+        zk.start(timeout=60)
+        try:
+            zk.create("/dynamic", b"")
+            config, _ = zk.get("/zookeeper/config")
+        finally:
+            zk.stop()
+            zk.close()
+        assert config.decode().strip().endswith("version=100000000"), config
+        # Every server, of either kind, publishes the same configuration the way Apache does.
+        for sid in (1, 2, 3):
+            zk = KazooClient(hosts=f"127.0.0.1:{ensemble.members[sid].client_port}", timeout=20)
+            zk.start(timeout=60)
+            try:
+                data, stat = zk.get("/zookeeper/config")
+            finally:
+                zk.stop()
+                zk.close()
+            assert data == config and stat.mzxid == 0x100000000 and stat.version == -1, (sid, data, stat)
+        ensemble.kill(3)
+        ensemble.wait_for_quorum([1, 2], timeout=120)
+        ensemble.start(3)
+        ensemble.wait_for_quorum(timeout=120)
+        trees = {sid: tree_on(ensemble, sid) for sid in (1, 2, 3)}
+        assert trees[1] == trees[2] == trees[3] and "/dynamic" in trees[1]
+        for member in ensemble.members.values():
+            files = sorted(p.name for p in member.directory.glob("zoo.cfg.dynamic*"))
+            assert files == ["zoo.cfg.dynamic.100000000"], (member.sid, member.kind, files)
+    finally:
+        ensemble.stop_all()
