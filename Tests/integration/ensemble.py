@@ -82,6 +82,8 @@ class Ensemble:
     observers: set[int] = field(default_factory=set)
     # Set: every server's membership in a dynamic configuration file of this version.
     dynamic_version: int | None = None
+    # Extra JVM flags for the Apache servers (system properties).
+    apache_flags: list[str] = field(default_factory=list)
 
     @classmethod
     def create(cls, root: Path, kinds: dict[int, str], observers: tuple[int, ...] = (),
@@ -146,7 +148,7 @@ class Ensemble:
                 args = [ZK_SERVER_BIN, str(member.directory / "zoo.cfg")]
             else:
                 args = ["java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                        "-Dzookeeper.admin.enableServer=false", "-cp", ":".join(APACHE_JARS),
+                        "-Dzookeeper.admin.enableServer=false", *self.apache_flags, "-cp", ":".join(APACHE_JARS),
                         "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(member.directory / "zoo.cfg")]
             with open(member.log_path, "wb") as log:
                 member.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
