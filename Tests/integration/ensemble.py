@@ -10,10 +10,13 @@ import os
 import signal
 import socket
 import subprocess
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Iterator
 from pathlib import Path
 
 import pytest
+from kazoo.client import KazooClient
 
 from conftest import APACHE_JARS, ZK_SERVER_BIN, free_port, log_tail, wait_until
 
@@ -21,6 +24,18 @@ from conftest import APACHE_JARS, ZK_SERVER_BIN, free_port, log_tail, wait_until
 TICK_MS = 500
 INIT_LIMIT = 20
 SYNC_LIMIT = 10
+
+
+@contextmanager
+def session(hosts: str, timeout: float = 20, **kwargs) -> Iterator[KazooClient]:
+    """A started kazoo client on `hosts`, stopped and closed when the block ends."""
+    zk = KazooClient(hosts=hosts, timeout=timeout, **kwargs)
+    zk.start(timeout=60)
+    try:
+        yield zk
+    finally:
+        zk.stop()
+        zk.close()
 
 
 def four_letter(port: int, word: str, timeout: float = 5.0) -> str:

@@ -120,7 +120,7 @@ def test_sigterm_stops_the_kubernetes_style_pod_cleanly(containers):
 def test_start_zookeeper_flags_usage_and_errors(containers):
     image = require_image()
 
-    def run(*args: str, hostname: str = "zk-0") -> "subprocess.CompletedProcess":
+    def run(*args: str, hostname: str = "zk-0"):
         return podman("run", "--rm", "--hostname", hostname, "--entrypoint", "start-zookeeper", image, *args)
     usage = run("-h")
     assert usage.returncode == 0 and usage.stdout.startswith("Usage: start-zookeeper [OPTIONS]")

@@ -12,7 +12,7 @@ from kazoo.exceptions import KazooException
 
 import zkstorage
 from conftest import wait_until
-from ensemble import Ensemble, four_letter
+from ensemble import Ensemble, four_letter, session
 
 FIRST_WRITE_ZXID = 0x100000002  # createSession is 0x100000001, as the Kubernetes tutorial shows
 
@@ -29,6 +29,11 @@ def ensembles(tmp_path):
     yield make
     for ensemble in created:
         ensemble.stop_all()
+
+
+def connected(ensemble: Ensemble, sids=None, **kwargs):
+    """`with connected(ensemble, [sid]) as zk:` a client of those servers for the block."""
+    return session(ensemble.connect_string(sids), **kwargs)
 
 
 def client(ensemble: Ensemble, sids=None, **kwargs) -> KazooClient:
@@ -56,12 +61,8 @@ def tree_of(zk: KazooClient, path: str = "/") -> dict[str, tuple[bytes, int, int
 def assert_trees_equal(ensemble: Ensemble, sids):
     trees = {}
     for sid in sids:
-        zk = client(ensemble, [sid])
-        try:
+        with connected(ensemble, [sid]) as zk:
             trees[sid] = tree_of(zk)
-        finally:
-            zk.stop()
-            zk.close()
     first = trees[sids[0]]
     for sid in sids[1:]:
         assert trees[sid] == first, f"server {sid}'s tree differs from server {sids[0]}'s"
@@ -80,21 +81,13 @@ def test_three_servers_elect_one_leader_and_serve_writes_through_every_server(en
     assert modes == ["follower", "follower", "leader"]
     assert "LEADING" in leader.log() and all("FOLLOWING" in ensemble.members[s].log() for s in followers(ensemble, leader))
 
-    zk = client(ensemble)
-    try:
+    with connected(ensemble) as zk:
         zk.create("/first", b"v")
         assert zk.exists("/first").czxid == FIRST_WRITE_ZXID
-    finally:
-        zk.stop()
-        zk.close()
     for sid in sorted(ensemble.members):
-        zk = client(ensemble, [sid])
-        try:
+        with connected(ensemble, [sid]) as zk:
             zk.create(f"/through-{sid}", f"from {sid}".encode())
             zk.set("/first", f"set through {sid}".encode())
-        finally:
-            zk.stop()
-            zk.close()
     tree = assert_trees_equal(ensemble, sorted(ensemble.members))
     assert {f"/through-{sid}" for sid in ensemble.members} <= set(tree)
     assert tree["/first"][1] == 3
@@ -157,13 +150,9 @@ def test_a_session_moves_between_servers_and_its_ephemerals_go_with_it_everywher
         b.stop()  # closes the session: every server removes both ephemerals
         b.close()
     for sid in sorted(ensemble.members):
-        zk = client(ensemble, [sid])
-        try:
+        with connected(ensemble, [sid]) as zk:
             zk.sync("/")
             assert zk.exists("/owned") is None and zk.exists("/owned-too") is None, f"ephemerals left on server {sid}"
-        finally:
-            zk.stop()
-            zk.close()
     try:
         a.stop()
         a.close()
@@ -209,15 +198,11 @@ def test_kill_9_of_the_leader_under_pipelined_writes_loses_no_acknowledged_write
 
 
 def _write(ensemble: Ensemble, sids, count: int, prefix: str):
-    zk = client(ensemble, sids)
-    try:
+    with connected(ensemble, sids) as zk:
         zk.ensure_path(prefix)
         results = [zk.create_async(f"{prefix}/n{i:05d}", b"y" * 20) for i in range(count)]
         for result in results:
             result.get(timeout=60)
-    finally:
-        zk.stop()
-        zk.close()
 
 
 def test_a_restarted_follower_is_synced_by_diff_and_a_long_gone_one_by_snap(ensembles):
@@ -337,8 +322,7 @@ def test_an_observer_serves_reads_and_writes_but_does_not_vote(tmp_path):
         leader = ensemble.wait_for_quorum()
         assert leader.sid != 4 and ensemble.members[4].mode() == "observer"
         _write(ensemble, [4], 20, "/through-observer")
-        watcher = client(ensemble, [4])
-        try:
+        with connected(ensemble, [4]) as watcher:
             fired = threading.Event()
             watcher.exists("/from-a-voter", watch=lambda e: fired.set())
             writer = client(ensemble, [leader.sid])
@@ -346,9 +330,6 @@ def test_an_observer_serves_reads_and_writes_but_does_not_vote(tmp_path):
             writer.stop()
             writer.close()
             assert fired.wait(20), "the observer's watch did not fire"
-        finally:
-            watcher.stop()
-            watcher.close()
         assert_trees_equal(ensemble, [1, 2, 3, 4])
         # Two voters down: no quorum, whatever the observer says. The observer stops serving.
         others = [sid for sid in (1, 2, 3) if sid != leader.sid]
@@ -376,14 +357,10 @@ def test_a_mixed_ensemble_with_apache_elects_serves_and_stays_consistent(ensembl
     ensemble.start(third)
     ensemble.wait_for_quorum(timeout=120)
     for sid in (1, 2, 3):
-        zk = client(ensemble, [sid])
-        try:
+        with connected(ensemble, [sid]) as zk:
             zk.create(f"/mixed-{sid}", f"{kinds[sid]}".encode())
             zk.create(f"/mixed-{sid}/eph", b"", ephemeral=True)
             zk.set("/mixed-1" if sid != 1 else f"/mixed-{sid}", b"touched")
-        finally:
-            zk.stop()
-            zk.close()
     tree = assert_trees_equal(ensemble, [1, 2, 3])
     assert {"/mixed-1", "/mixed-2", "/mixed-3"} <= set(tree)
     assert not any(p.endswith("/eph") for p in tree), "ephemerals outlived their sessions"

@@ -16,7 +16,7 @@ from kazoo.client import KazooClient
 from kazoo.retry import KazooRetry
 
 from conftest import wait_until
-from ensemble import Ensemble, four_letter
+from ensemble import Ensemble, session
 
 # Errors a client may see while its server restarts: the operation's outcome is unknown, and it is retried.
 EXPECTED_ERRORS = {"ConnectionLoss", "ConnectionLossException", "SessionExpiredError", "ConnectionClosedError"}
@@ -124,20 +124,13 @@ class Load:
 
 
 def children_on(ensemble: Ensemble, sid: int, path: str) -> set[str]:
-    zk = KazooClient(hosts=f"127.0.0.1:{ensemble.members[sid].client_port}", timeout=20)
-    zk.start(timeout=60)
-    try:
+    with session(f"127.0.0.1:{ensemble.members[sid].client_port}") as zk:
         zk.sync(path)
         return set(zk.get_children(path))
-    finally:
-        zk.stop()
-        zk.close()
 
 
 def tree_on(ensemble: Ensemble, sid: int) -> dict[str, tuple[bytes, int]]:
-    zk = KazooClient(hosts=f"127.0.0.1:{ensemble.members[sid].client_port}", timeout=20)
-    zk.start(timeout=60)
-    try:
+    with session(f"127.0.0.1:{ensemble.members[sid].client_port}") as zk:
         zk.sync("/")
         nodes, stack = {}, ["/"]
         while stack:
@@ -149,9 +142,6 @@ def tree_on(ensemble: Ensemble, sid: int) -> dict[str, tuple[bytes, int]]:
                 if child_path != "/zookeeper":
                     stack.append(child_path)
         return nodes
-    finally:
-        zk.stop()
-        zk.close()
 
 
 def leader_of(ensemble: Ensemble):
@@ -243,13 +233,8 @@ def test_observers_of_either_kind_follow_a_leader_of_either_kind(ensembles, lead
     ensemble.wait_for_quorum(timeout=120)
     assert ensemble.members[4].mode() == "observer" and ensemble.members[5].mode() == "observer"
     for sid in (4, 5):
-        zk = KazooClient(hosts=f"127.0.0.1:{ensemble.members[sid].client_port}", timeout=20)
-        zk.start(timeout=60)
-        try:
+        with session(f"127.0.0.1:{ensemble.members[sid].client_port}") as zk:
             zk.create(f"/through-observer-{sid}", b"x")
-        finally:
-            zk.stop()
-            zk.close()
     trees = {sid: tree_on(ensemble, sid) for sid in (1, 2, 3, 4, 5)}
     assert all(tree == trees[3] for tree in trees.values())
     assert {"/through-observer-4", "/through-observer-5"} <= set(trees[3])
@@ -266,9 +251,7 @@ def test_a_returning_server_of_the_other_kind_is_synced_by_diff_and_by_snap(ense
     assert ensemble.wait_for_quorum([2, 3], timeout=120).sid == 3
     ensemble.start(1)
     ensemble.wait_for_quorum(timeout=120)
-    writer = KazooClient(hosts=f"127.0.0.1:{ensemble.members[3].client_port}", timeout=20)
-    writer.start(timeout=60)
-    try:
+    with session(f"127.0.0.1:{ensemble.members[3].client_port}") as writer:
         writer.ensure_path("/sync")
         # DIFF: a few writes missed.
         ensemble.kill(1)
@@ -286,9 +269,6 @@ def test_a_returning_server_of_the_other_kind_is_synced_by_diff_and_by_snap(ense
         ensemble.start(1)
         ensemble.wait_for_quorum(timeout=120)
         assert len([c for c in children_on(ensemble, 1, "/sync") if c.startswith("snap-")]) == 1500
-    finally:
-        writer.stop()
-        writer.close()
     # How server 1 was synced each time, from its logs (both implementations log Apache's lines).
     logs = [path.read_text(errors="replace") for path in sorted(ensemble.members[1].directory.glob("server.*.log"))]
     assert "Getting a diff from the leader" in logs[1], logs[1][-3000:]
@@ -308,27 +288,22 @@ def test_a_session_moves_between_kinds_with_its_ephemerals(ensembles, first_kind
                      randomize_hosts=False)
     zk.start(timeout=60)
     try:
-        session = zk.client_id[0]
+        session_id = zk.client_id[0]
         zk.create("/moving", b"", ephemeral=True)
         fired = threading.Event()
         zk.exists("/watched-across", watch=lambda event: fired.set())
         ensemble.kill(1)  # the client's server goes: it resumes its session on server 2, of the other kind
         def resumed() -> bool:
             try:
-                return zk.connected and zk.client_id[0] == session and zk.exists("/moving") is not None
+                return zk.connected and zk.client_id[0] == session_id and zk.exists("/moving") is not None
             except Exception:  # noqa: BLE001 — still reconnecting
                 return False
         wait_until(resumed, timeout=60, message="the session to resume on server 2")
-        other = KazooClient(hosts=f"127.0.0.1:{ensemble.members[3].client_port}", timeout=20)
-        other.start(timeout=60)
-        try:
+        with session(f"127.0.0.1:{ensemble.members[3].client_port}") as other:
             other.create("/watched-across", b"")
             assert fired.wait(30), "the watch set through server 1 did not fire after the move"
-            assert other.exists("/moving").ephemeralOwner == session
+            assert other.exists("/moving").ephemeralOwner == session_id
             zk.sync("/")
-        finally:
-            other.stop()
-            other.close()
     finally:
         zk.stop()
         zk.close()
@@ -383,9 +358,7 @@ def test_data_directories_with_a_separate_txn_log_directory_move_both_ways(ensem
         ensemble.use_data_log_dir(member)
     ensemble.start()
     ensemble.wait_for_quorum(timeout=120)
-    zk = KazooClient(hosts=ensemble.connect_string(), timeout=20)
-    zk.start(timeout=60)
-    try:
+    with session(ensemble.connect_string()) as zk:
         zk.ensure_path("/moves")
         for round_, kinds in enumerate([{1: "swift", 2: "swift", 3: "apache"}, {1: "apache", 2: "apache", 3: "swift"}]):
             for sid, kind in kinds.items():
@@ -395,9 +368,6 @@ def test_data_directories_with_a_separate_txn_log_directory_move_both_ways(ensem
             assert list((member.directory / "datalog" / "version-2").glob("log.*")), f"no txn log in {member.sid}'s dataLogDir"
             assert not list((member.data / "version-2").glob("log.*")), f"a txn log in {member.sid}'s dataDir"
             assert (member.data / "version-2" / "currentEpoch").exists()
-    finally:
-        zk.stop()
-        zk.close()
     trees = {sid: tree_on(ensemble, sid) for sid in (1, 2, 3)}
     assert trees[1] == trees[2] == trees[3]
     assert len([p for p in trees[1] if p.startswith("/moves/")]) == 6
@@ -418,9 +388,7 @@ def test_a_session_created_on_one_kind_is_expired_by_a_leader_of_the_other(ensem
     raw = rawzk.RawZK("127.0.0.1", ensemble.members[1].client_port)
     raw.connect(timeout_ms=2000)  # at least 2 ticks of 500 ms: negotiated as asked
     assert raw.call(rawzk.Op.CREATE, rawzk.create_request("/short-lived", b"", flags=rawzk.CreateFlags.EPHEMERAL)).ok
-    watcher = KazooClient(hosts=f"127.0.0.1:{ensemble.members[2].client_port}", timeout=20)
-    watcher.start(timeout=60)
-    try:
+    with session(f"127.0.0.1:{ensemble.members[2].client_port}") as watcher:
         assert watcher.exists("/short-lived") is not None
         gone = threading.Event()
         watcher.exists("/short-lived", watch=lambda event: gone.set())
@@ -428,9 +396,6 @@ def test_a_session_created_on_one_kind_is_expired_by_a_leader_of_the_other(ensem
         assert gone.wait(60), "the session was never expired"
         for sid in (1, 2, 3):
             assert "short-lived" not in children_on(ensemble, sid, "/")
-    finally:
-        watcher.stop()
-        watcher.close()
 
 
 @pytest.mark.parametrize("leader_kind", ["apache", "swift"])
@@ -444,24 +409,14 @@ def test_the_dynamic_configuration_layout_and_its_version_work_across_kinds(tmp_
         assert ensemble.wait_for_quorum([2, 3], timeout=120).sid == 3
         ensemble.start(1)
         ensemble.wait_for_quorum(timeout=120)
-        zk = KazooClient(hosts=ensemble.connect_string(), timeout=20)
-        zk.start(timeout=60)
-        try:
+        with session(ensemble.connect_string()) as zk:
             zk.create("/dynamic", b"")
             config, _ = zk.get("/zookeeper/config")
-        finally:
-            zk.stop()
-            zk.close()
         assert config.decode().strip().endswith("version=100000000"), config
         # Every server, of either kind, publishes the same configuration the way Apache does.
         for sid in (1, 2, 3):
-            zk = KazooClient(hosts=f"127.0.0.1:{ensemble.members[sid].client_port}", timeout=20)
-            zk.start(timeout=60)
-            try:
+            with session(f"127.0.0.1:{ensemble.members[sid].client_port}") as zk:
                 data, stat = zk.get("/zookeeper/config")
-            finally:
-                zk.stop()
-                zk.close()
             assert data == config and stat.mzxid == 0x100000000 and stat.version == -1, (sid, data, stat)
         ensemble.kill(3)
         ensemble.wait_for_quorum([1, 2], timeout=120)
