@@ -115,6 +115,9 @@ final class Connection {
         return false
     }
 
-    /// Apache's interest-ops column in `cons`: 1 = reading.
-    var interestOps: String { "1" }
+    /// This connection sent a four-letter word and is being answered (Apache reads no more from it).
+    var answeringFourLetterWord = false
+
+    /// Apache's interest-ops column in `cons`: 1 = reading, 0 for a four-letter word's own connection.
+    var interestOps: String { answeringFourLetterWord ? "0" : "1" }
 }

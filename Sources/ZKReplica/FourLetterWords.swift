@@ -7,13 +7,19 @@ import ZKDataTree
 extension Replica {
     func answerFourLetterWord(_ word: FourLetterWord, argument: Int64?, host: HostSnapshot, on connection: Connection) {
         log(.info, "NIOServerCnxn", "Processing \(word.rawValue) command from \(connection.remote.javaDescription)")
+        // Counted as Apache counts it: one packet received before the answer is rendered (so `stat`
+        // lists its own connection as `[0](queued=0,recved=1,sent=0)`), one sent once it is written.
+        connection.stats.packetsReceived += 1
+        stats.packetsReceived += 1
+        connection.answeringFourLetterWord = true
         let text: String
         if !config.fourLetterWordWhitelist.contains(word) {
             text = "\(word.rawValue) is not executed because it is not in the whitelist.\n"
         } else {
             text = fourLetterWordText(word, argument: argument, host: host)
         }
-        effects.append(.send(connection.id, Array(text.utf8)))  // not a packet: no stats
+        effects.append(.send(connection.id, Array(text.utf8)))
+        stats.packetsSent += 1
         close(connection, reason: "four-letter word answered")
     }
 

@@ -158,6 +158,25 @@ def test_values_on_a_fresh_server(server, server_factory):
         client.close()
 
 
+def test_four_letter_words_are_counted_as_packets(server, server_factory):
+    """Apache counts each four-letter word as one packet received (before it answers, so `stat` shows
+    its own connection as `[0](queued=0,recved=1,sent=0)`) and one sent (after); `zktop` reads these."""
+    private = server_factory(server.kind)
+
+    def counts(text):
+        return (int(re.search(r"Received: (\d+)", text).group(1)), int(re.search(r"Sent: (\d+)", text).group(1)))
+    first = private.four_letter("stat")
+    assert re.search(r"^ /127\.0\.0\.1:\d+\[0\]\(queued=0,recved=1,sent=0\)$", first, re.MULTILINE), first
+    private.four_letter("ruok")
+    private.four_letter("srvr")
+    second = private.four_letter("stat")
+    received, sent = counts(first)
+    # ruok, srvr and this stat received since; the first stat, ruok and srvr answered.
+    assert counts(second) == (received + 3, sent + 3), (first, second)
+    metrics = dict(line.split("\t", 1) for line in private.four_letter("mntr").splitlines())
+    assert (int(metrics["zk_packets_received"]), int(metrics["zk_packets_sent"])) == (received + 4, sent + 4)
+
+
 def test_whitelist(server, server_factory):
     restricted = server_factory(server.kind, {"4lw.commands.whitelist": "ruok, conf"})
     assert restricted.four_letter("ruok") == "imok"
