@@ -53,7 +53,8 @@ public final class Replica {
     /// Requests received and not yet answered, over all connections (`globalOutstandingLimit`).
     public internal(set) var outstandingRequests = 0
     /// `stmk`'s trace mask; only reported back.
-    var traceMask: Int64 = 0b1_1000_0010
+    /// ZooTrace.textTraceMask: CLIENT_REQUEST | SERVER_PACKET | SESSION | WARNING (as Apache 3.8 reports it).
+    var traceMask: Int64 = 0b1_0011_0010
 
     /// Whether the log failed; writes are refused until a restart.
     public private(set) var logFailure: String?
@@ -193,6 +194,7 @@ public final class Replica {
     func send(_ bytes: [UInt8], to connection: Connection) {
         connection.stats.packetsSent += 1
         stats.packetsSent += 1
+        stats.recordResponse(bytes: bytes.count - 4)  // Apache's client_response_stats: after the length
         effects.append(.send(connection.id, bytes))
     }
 

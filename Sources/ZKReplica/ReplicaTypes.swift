@@ -41,6 +41,8 @@ public struct HostSnapshot: Sendable, Equatable {
     public var metrics: [(String, String)] = []
     /// `envi` lines (key, value) in order, after `zookeeper.version`.
     public var environment: [(String, String)] = []
+    /// The AdminServer's `configuration` entries (Apache's `ZooKeeperServerConf.toMap`).
+    public var adminConfiguration: [(String, JSONValue)] = []
     public init() {}
     public static func == (a: HostSnapshot, b: HostSnapshot) -> Bool {
         a.openFileDescriptors == b.openFileDescriptors && a.maxFileDescriptors == b.maxFileDescriptors

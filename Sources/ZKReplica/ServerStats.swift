@@ -7,6 +7,16 @@ struct ServerStats {
     var maxLatencyMs: Int64 = 0
     var totalLatencyMs: Int64 = 0
     var latencyCount: Int64 = 0
+    /// Sizes of the responses sent (without the length prefix); -1 before the first.
+    var lastResponseBytes = -1
+    var minResponseBytes = -1
+    var maxResponseBytes = -1
+
+    mutating func recordResponse(bytes: Int) {
+        lastResponseBytes = bytes
+        minResponseBytes = minResponseBytes < 0 ? bytes : min(minResponseBytes, bytes)
+        maxResponseBytes = max(maxResponseBytes, bytes)
+    }
 
     mutating func recordLatency(_ ms: Int64) {
         minLatencyMs = min(minLatencyMs, ms)

@@ -281,7 +281,7 @@ struct ConfigBuilder {
     static let systemPropertyKeys: Set<String> = [
         "forceSync", "snapCount", "snapSizeLimitInKb", "preAllocSize", "globalOutstandingLimit", "skipACL",
         "extendedTypesEnabled", "4lw.commands.whitelist", "admin.enableServer", "admin.serverAddress",
-        "admin.serverPort", "cnxTimeout", "jute.maxbuffer", "readonlymode.enabled", "maxCnxns",
+        "admin.serverPort", "admin.commandURL", "cnxTimeout", "jute.maxbuffer", "readonlymode.enabled", "maxCnxns",
         "DigestAuthenticationProvider.superDigest", "observer.syncEnabled", "znode.container.checkIntervalMs",
     ]
 
@@ -459,6 +459,10 @@ struct ConfigBuilder {
         case "admin.enableServer": if let v = boolean(e) { config.adminEnableServer = v }
         case "admin.serverAddress": if let v = nonEmpty(e) { config.adminServerAddress = v }
         case "admin.serverPort": if let v = integer(e, 0...65535) { config.adminServerPort = v }
+        case "admin.commandURL":
+            if let v = nonEmpty(e) {
+                if v.hasPrefix("/") { config.adminCommandURL = v } else { invalid(e, "expected a path starting with /") }
+            }
         default: return false
         }
         return true

@@ -60,6 +60,17 @@ extension Server {
         host.dataLogDirSizeBytes = facts.dataLogDirSizeBytes
         host.conf = confLines(dataDirSize: host.dataDirSizeBytes, dataLogSize: host.dataLogDirSizeBytes)
         host.environment = environment(facts)
+        host.adminConfiguration = [
+            ("client_port", .int(Int(clientPort))),
+            ("data_dir", .string("\(FileSystem.absolutePath(config.dataDir))/version-2")),
+            ("data_log_dir", .string("\(FileSystem.absolutePath(config.dataLogDir))/version-2")),
+            ("tick_time", .int(config.tickTimeMs)),
+            ("max_client_cnxns", .int(config.maxClientCnxns)),
+            ("min_session_timeout", .int(config.minSessionTimeoutMs)),
+            ("max_session_timeout", .int(config.maxSessionTimeoutMs)),
+            ("server_id", .int(Int64(config.myID?.rawValue ?? 0))),
+            ("client_port_listen_backlog", .int(-1)),
+        ]
         return host
     }
 

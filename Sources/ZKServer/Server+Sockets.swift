@@ -198,6 +198,7 @@ extension Server {
         }
         drainEffects()
         peers?.stop()
+        admin?.stop()
         logLane?.stop()
         logLane = nil
         snapshotLane?.stop()

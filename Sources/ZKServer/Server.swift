@@ -56,6 +56,8 @@ public final class Server: @unchecked Sendable {
     let hostFacts: HostFactsSampler
     /// The election and quorum ports, in an ensemble (nil standalone).
     var peers: PeerNetwork?
+    /// Apache's AdminServer over HTTP (`admin.enableServer`), nil when off or when it could not bind.
+    var admin: AdminServer?
     let myID: ServerID?
 
     /// The port the client listener is bound to (useful with `clientPort=0`).
@@ -160,6 +162,7 @@ public final class Server: @unchecked Sendable {
             throw .fatal("Failed to bind to \(host):\(config.clientPort): \(error)")
         }
         try hostFacts.start()
+        startAdminServer()
         // Java names its (dual-stack) wildcard listener 0.0.0.0/0.0.0.0 too.
         let bound = listener!.isWildcard ? "0.0.0.0/0.0.0.0:\(clientPort)" : listener!.localAddress.javaDescription
         logger.info("binding to port \(bound)")
@@ -205,6 +208,7 @@ public final class Server: @unchecked Sendable {
                 lastTickMs = monotonicMilliseconds()
                 replica.handle(.tick, now: Server.clock())
                 peers?.tick(nowMs: lastTickMs)
+                admin?.tick(nowMs: lastTickMs)
                 feedPeerInputs()
                 if acceptsPaused, let listener {
                     acceptsPaused = false
@@ -222,6 +226,8 @@ public final class Server: @unchecked Sendable {
         case Server.listenerToken: acceptConnections()
         case EventLoop.signalToken: receiveSignal()
         case EventLoop.wakeupToken: break
+        case let token where AdminServer.owns(token):
+            admin?.handle(event, readBuffer: &readBuffer, nowMs: monotonicMilliseconds())
         case let token where PeerNetwork.owns(token):
             peers?.handle(event, readBuffer: &readBuffer)
         default:
@@ -244,6 +250,25 @@ public final class Server: @unchecked Sendable {
             }
             logger.info("Received signal \(signal == Signals.terminate ? "SIGTERM" : "SIGINT"), shutting down")
             stopping = true
+        }
+    }
+}
+
+extension Server {
+    /// Starts the AdminServer when configured. As in Apache, a port it cannot bind is logged and the
+    /// server runs on without it.
+    func startAdminServer() {
+        guard config.adminEnableServer else { return }
+        let names = AdminCommand.allCases.map(\.rawValue)
+        do {
+            admin = try AdminServer(host: config.adminServerAddress, port: config.adminServerPort,
+                                    commandURL: config.adminCommandURL, commandNames: names, loop: loop, logger: logger) {
+                [unowned self] name, arguments in
+                replica.adminCommand(name, arguments: arguments, host: hostSnapshot(facts: hostFacts))
+            }
+            logger.info("Started AdminServer on address \(config.adminServerAddress), port \(admin!.localPort) and command URL \(config.adminCommandURL)")
+        } catch {
+            logger.warn("Problem starting AdminServer on \(config.adminServerAddress):\(config.adminServerPort): \(error); running without it")
         }
     }
 }

@@ -110,11 +110,13 @@ public struct ServerConfig: Sendable, Equatable {
     // MARK: Admin server and logging
 
     /// `admin.enableServer` (Apache's AdminServer, HTTP). Kept for `conf`; the shell decides.
-    public var adminEnableServer: Bool = true
+    public var adminEnableServer: Bool = false
     /// `admin.serverAddress`.
     public var adminServerAddress: String = "0.0.0.0"
     /// `admin.serverPort`.
     public var adminServerPort: Int = 8080
+    /// `admin.commandURL`: where the commands live.
+    public var adminCommandURL: String = "/commands"
     /// `logLevel` or `log.level`: our own key (Apache sets this in log4j.properties, which
     /// `start-zookeeper --log_level` writes as `zookeeper.console.threshold`).
     public var logLevel: LogLevel = .info

@@ -32,6 +32,8 @@ import tcpproxy
 
 ZK_SERVER_BIN = os.environ.get("ZK_SERVER_BIN") or None
 APACHE_JARS = ["/usr/share/java/zookeeper.jar", "/usr/share/java/slf4j-simple.jar"]
+# Debian's Apache ZooKeeper starts its AdminServer (Jetty) only with the servlet API on the class path.
+SERVLET_API_JAR = "/usr/share/java/servlet-api.jar"
 APACHE_MAIN = "org.apache.zookeeper.server.ZooKeeperServerMain"
 STARTUP_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 20.0
@@ -268,7 +270,8 @@ def start_apache(directory: Path, extra: dict | None = None, attempts: int = 3) 
             "-Dzookeeper.admin.enableServer=false", "-Dzookeeper.jmx.log4j.disable=true",
             "-Dorg.slf4j.simpleLogger.showDateTime=true",
             *[f"-D{key}={value}" for key, value in system_properties.items()],
-            "-cp", ":".join(APACHE_JARS), APACHE_MAIN, str(config_path),
+            "-cp", ":".join(APACHE_JARS + ([SERVLET_API_JAR] if os.path.exists(SERVLET_API_JAR) else [])),
+            APACHE_MAIN, str(config_path),
         ]
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -1,0 +1,217 @@
+/// Apache ZooKeeper 3.8's AdminServer commands (`server/admin/Commands.java`) as JSON, with Apache's
+/// names, aliases, keys and value types (captures of Apache's answers are in
+/// `Tests/integration/data/apache-3.8-adminserver-standalone/`). The shell serves them over HTTP;
+/// this file only reads (and for the reset and trace-mask commands, changes) the replica's state.
+///
+/// Not yet here (answered as unknown commands): `monitor`, `watches`, `watches_by_path`,
+/// `voting_view`, `observers`, `observer_connection_stat_reset`, `last_snapshot`,
+/// `initial_configuration`, `system_properties` (issue 12).
+import ZKCore
+import ZKDataTree
+
+public enum AdminCommand: String, CaseIterable, Sendable {
+    case configuration = "configuration"
+    case connectionStatReset = "connection_stat_reset"
+    case connections = "connections"
+    case dirs = "dirs"
+    case dump = "dump"
+    case environment = "environment"
+    case getTraceMask = "get_trace_mask"
+    case hash = "hash"
+    case isReadOnly = "is_read_only"
+    case leader = "leader"
+    case ruok = "ruok"
+    case serverStats = "server_stats"
+    case setTraceMask = "set_trace_mask"
+    case statReset = "stat_reset"
+    case stats = "stats"
+    case watchSummary = "watch_summary"
+    case zabState = "zabstate"
+
+    /// Apache's other names for each command (the four-letter words among them).
+    public var aliases: [String] {
+        switch self {
+        case .configuration: return ["conf", "config"]
+        case .connectionStatReset: return ["crst"]
+        case .connections: return ["cons"]
+        case .dirs, .dump, .hash, .ruok, .zabState: return []
+        case .environment: return ["env", "envi"]
+        case .getTraceMask: return ["gtmk"]
+        case .isReadOnly: return ["isro"]
+        case .leader: return ["lead"]
+        case .serverStats: return ["srvr"]
+        case .setTraceMask: return ["stmk"]
+        case .statReset: return ["srst"]
+        case .stats: return ["stat"]
+        case .watchSummary: return ["wchs"]
+        }
+    }
+
+    /// The command a name or alias means.
+    public init?(named name: String) {
+        if let command = AdminCommand(rawValue: name) {
+            self = command
+            return
+        }
+        guard let command = AdminCommand.allCases.first(where: { $0.aliases.contains(name) }) else { return nil }
+        self = command
+    }
+
+    /// Apache answers these only while the server runs (serves requests).
+    var needsServingServer: Bool {
+        switch self {
+        case .environment, .getTraceMask, .ruok, .setTraceMask: return false
+        case .configuration, .connectionStatReset, .connections, .dirs, .dump, .hash, .isReadOnly, .leader,
+             .serverStats, .statReset, .stats, .watchSummary, .zabState:
+            return true
+        }
+    }
+}
+
+extension Replica {
+    /// The answer to `/commands/<name>`, as Apache's `CommandResponse`: the command's entries, then
+    /// `command` (its primary name) and `error` (null, or why it did not run).
+    public func adminCommand(_ name: String, arguments: [(String, String)], host: HostSnapshot) -> JSONValue {
+        guard let command = AdminCommand(named: name) else {
+            return .object([("command", .string(name)), ("error", .string("Unknown command: \(name)"))])
+        }
+        if command.needsServingServer && !isServing {
+            return .object([("command", .string(command.rawValue)),
+                            ("error", .string("This ZooKeeper instance is not currently serving requests"))])
+        }
+        var entries = adminEntries(command, arguments: arguments, host: host)
+        // A command that reports its own error keeps it where it put it (Apache's map order).
+        if let index = entries.firstIndex(where: { $0.0 == "error" }) {
+            entries.insert(("command", .string(command.rawValue)), at: index + 1)
+            return .object(entries)
+        }
+        return .object(entries + [("command", .string(command.rawValue)), ("error", .null)])
+    }
+
+    private func adminEntries(_ command: AdminCommand, arguments: [(String, String)], host: HostSnapshot) -> [(String, JSONValue)] {
+        switch command {
+        case .ruok: return []
+        case .serverStats: return serverStatsEntries(host)
+        case .stats:
+            return serverStatsEntries(host) + [("connections", .array(connectionInfos(brief: true))),
+                                                ("secure_connections", .array([]))]
+        case .connections:
+            return [("connections", .array(connectionInfos(brief: false))), ("secure_connections", .array([]))]
+        case .configuration: return host.adminConfiguration
+        case .environment:
+            return [("zookeeper.version", .string(config.versionString))] + host.environment.map { ($0.0, .string($0.1)) }
+        case .dirs:
+            return [("datadir_size", .int(host.dataDirSizeBytes)), ("logdir_size", .int(host.dataLogDirSizeBytes))]
+        case .isReadOnly: return [("read_only", .bool(false))]
+        case .getTraceMask: return [("tracemask", .int(traceMask))]
+        case .setTraceMask:
+            guard let text = arguments.first(where: { $0.0 == "traceMask" })?.1, let mask = Int64(text) else {
+                return [("error", .string("setTraceMask requires long traceMask argument"))]
+            }
+            traceMask = mask
+            return [("tracemask", .int(mask))]
+        case .connectionStatReset:
+            for connection in connections.values { connection.stats.reset() }
+            return []
+        case .statReset:
+            stats.reset()
+            return []
+        case .watchSummary:
+            let table = watches.dataWatches
+            return [("num_connections", .int(table.pathsByWatcher.count)), ("num_paths", .int(table.watchers.count)),
+                    ("num_total_watches", .int(table.watchCount))]
+        case .dump: return dumpEntries()
+        case .hash: return [("digests", .array([]))]  // no txn digests are kept (see docs/FORMATS.md)
+        case .leader: return leaderEntries()
+        case .zabState: return zabStateEntries()
+        }
+    }
+
+    /// `ZooKeeperServer.getServerStats` / `ServerStats` fields, in Apache's order.
+    private func serverStatsEntries(_ host: HostSnapshot) -> [(String, JSONValue)] {
+        let buffers: JSONValue = .object([("last_buffer_size", .int(stats.lastResponseBytes)),
+                                          ("min_buffer_size", .int(stats.minResponseBytes)),
+                                          ("max_buffer_size", .int(stats.maxResponseBytes))])
+        let serverStats: JSONValue = .object([
+            ("packets_sent", .int(stats.packetsSent)),
+            ("packets_received", .int(stats.packetsReceived)),
+            ("fsync_threshold_exceed_count", .int(0)),
+            ("client_response_stats", buffers),
+            ("data_dir_size", .int(host.dataDirSizeBytes)),
+            ("log_dir_size", .int(host.dataLogDirSizeBytes)),
+            ("provider_null", .bool(false)),
+            ("server_state", .string(modeName)),
+            ("last_processed_zxid", .int(tree.lastProcessedZxid.rawValue)),
+            ("outstanding_requests", .int(outstandingRequests)),
+            ("avg_latency", .double(stats.latencyCount == 0 ? 0 : Double(stats.totalLatencyMs) / Double(stats.latencyCount))),
+            ("max_latency", .int(stats.maxLatencyMs)),
+            ("min_latency", .int(stats.minLatency)),
+            ("num_alive_client_connections", .int(connections.count)),
+            ("uptime", .int(now.monotonicMs - startedAtMs)),
+            ("auth_failed_count", .int(0)),
+            ("non_mtlsremote_conn_count", .int(0)),
+            ("non_mtlslocal_conn_count", .int(0)),
+        ])
+        return [("version", .string(config.versionString)), ("read_only", .bool(false)),
+                ("server_stats", serverStats), ("client_response", buffers), ("node_count", .int(tree.nodeCount))]
+    }
+
+    /// `ServerCnxn.getConnectionInfo(brief)`, connections in id order.
+    private func connectionInfos(brief: Bool) -> [JSONValue] {
+        connections.values.sorted { $0.id < $1.id }.map { c in
+            var info: [(String, JSONValue)] = [
+                ("remote_socket_address", .string("\(c.remote.javaDescription.dropFirst())")),
+                ("interest_ops", .int(c.answeringFourLetterWord ? 0 : 1)),
+                ("outstanding_requests", .int(c.outstandingCount)),
+                ("packets_received", .int(c.stats.packetsReceived)),
+                ("packets_sent", .int(c.stats.packetsSent)),
+            ]
+            if !brief, let session = c.session {
+                let s = c.stats
+                info += [("session_id", .int(session.rawValue)), ("last_operation", .string(s.lastOp)),
+                         ("established", .int(s.establishedWallMs)), ("session_timeout", .int(Int(c.negotiatedTimeoutMs))),
+                         ("last_cxid", .int(Int64(s.lastCxid))), ("last_zxid", .int(s.lastZxid.rawValue)),
+                         ("last_response_time", .int(s.lastResponseWallMs)), ("last_latency", .int(s.lastLatencyMs)),
+                         ("min_latency", .int(s.latencyCount == 0 ? 0 : s.minLatencyMs)),
+                         ("avg_latency", .int(s.latencyCount == 0 ? 0 : s.totalLatencyMs / s.latencyCount)),
+                         ("max_latency", .int(s.maxLatencyMs))]
+            }
+            return .object(info)
+        }
+    }
+
+    /// `dump`: sessions by expiry time (Apache's expiry buckets; ours are exact times) and ephemerals.
+    private func dumpEntries() -> [(String, JSONValue)] {
+        var byExpiry: [Int64: [Int64]] = [:]
+        for session in sessions.sessions.values {
+            byExpiry[session.expiresAtMs ?? now.monotonicMs, default: []].append(session.id.rawValue)
+        }
+        let expiry: [(String, JSONValue)] = byExpiry.keys.sorted().map { time in
+            (String(time), .array(byExpiry[time]!.sorted().map { .int($0) }))
+        }
+        let ephemerals: [(String, JSONValue)] = tree.ephemerals.keys.sorted().map { owner in
+            (String(owner), .array((tree.ephemerals[owner] ?? ChildSet()).sorted().map { .string($0) }))
+        }
+        return [("expiry_time_to_session_ids", .object(expiry)), ("session_id_to_ephemeral_paths", .object(ephemerals))]
+    }
+
+    private func leaderEntries() -> [(String, JSONValue)] {
+        guard let ensemble else { return [("error", .string("server is not initialized"))] }
+        let leader = ensemble.peer.leaderID
+        let address = leader.flatMap { ensemble.peer.config.verifier.member($0) }.map { "\($0.host):\($0.quorumPort)" }
+        return [("is_leader", .bool(ensemble.isLeader)), ("leader_id", .int(leader?.rawValue ?? -1)),
+                ("leader_ip", .string(address ?? ""))]
+    }
+
+    private func zabStateEntries() -> [(String, JSONValue)] {
+        guard let ensemble else { return [("voting", .bool(false)), ("zabstate", .string(""))] }
+        let voting = ensemble.peer.config.verifier.isVoter(ensemble.peer.config.myID)
+        // Apache's QuorumPeer.ZabState, lowercased: election, discovery/synchronization, broadcast.
+        let state: String
+        switch ensemble.peer.state {
+        case .looking: state = "election"
+        case .leading, .following, .observing: state = ensemble.peer.isServing ? "broadcast" : "synchronization"
+        }
+        return [("voting", .bool(voting)), ("zabstate", .string(state))]
+    }
+}
