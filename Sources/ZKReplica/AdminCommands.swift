@@ -3,9 +3,8 @@
 /// `Tests/integration/data/apache-3.8-adminserver-standalone/`). The shell serves them over HTTP;
 /// this file only reads (and for the reset and trace-mask commands, changes) the replica's state.
 ///
-/// Not yet here (answered as unknown commands): `monitor`, `watches`, `watches_by_path`,
-/// `voting_view`, `observers`, `observer_connection_stat_reset`, `last_snapshot`,
-/// `initial_configuration`, `system_properties` (issue 12).
+/// Not yet here (answered as unknown commands): `monitor`, `last_snapshot`, `initial_configuration`
+/// (issue 12).
 import ZKCore
 import ZKDataTree
 
@@ -26,6 +25,12 @@ public enum AdminCommand: String, CaseIterable, Sendable {
     case statReset = "stat_reset"
     case stats = "stats"
     case watchSummary = "watch_summary"
+    case watches = "watches"
+    case watchesByPath = "watches_by_path"
+    case observers = "observers"
+    case observerConnectionStatReset = "observer_connection_stat_reset"
+    case votingView = "voting_view"
+    case systemProperties = "system_properties"
     case zabState = "zabstate"
 
     /// Apache's other names for each command (the four-letter words among them).
@@ -44,6 +49,12 @@ public enum AdminCommand: String, CaseIterable, Sendable {
         case .statReset: return ["srst"]
         case .stats: return ["stat"]
         case .watchSummary: return ["wchs"]
+        case .watches: return ["wchc"]
+        case .watchesByPath: return ["wchp"]
+        case .observers: return ["obsr"]
+        case .observerConnectionStatReset: return ["orst"]
+        case .votingView: return []
+        case .systemProperties: return ["sysp"]
         }
     }
 
@@ -60,9 +71,10 @@ public enum AdminCommand: String, CaseIterable, Sendable {
     /// Apache answers these only while the server runs (serves requests).
     var needsServingServer: Bool {
         switch self {
-        case .environment, .getTraceMask, .ruok, .setTraceMask: return false
+        case .environment, .getTraceMask, .ruok, .setTraceMask, .systemProperties: return false
         case .configuration, .connectionStatReset, .connections, .dirs, .dump, .hash, .isReadOnly, .leader,
-             .serverStats, .statReset, .stats, .watchSummary, .zabState:
+             .serverStats, .statReset, .stats, .watchSummary, .watches, .watchesByPath, .observers,
+             .observerConnectionStatReset, .votingView, .zabState:
             return true
         }
     }
@@ -118,8 +130,33 @@ extension Replica {
             return []
         case .watchSummary:
             let table = watches.dataWatches
-            return [("num_connections", .int(table.pathsByWatcher.count)), ("num_paths", .int(table.watchers.count)),
+            return [("num_connections", .int(table.pathsByWatcher.count)), ("num_paths", .int(table.pathCount)),
                     ("num_total_watches", .int(table.watchCount))]
+        case .watches:
+            var bySession: [Int64: [String]] = [:]
+            for (watcher, paths) in watches.dataWatches.pathsByWatcher {
+                bySession[connections[watcher]?.session?.rawValue ?? 0, default: []] += paths
+            }
+            return [("session_id_to_watched_paths", .object(bySession.keys.sorted().map { session in
+                (String(session), .array(bySession[session]!.sorted().map { .string($0) }))
+            }))]
+        case .watchesByPath:
+            let table = watches.dataWatches.watchers
+            return [("path_to_session_ids", .object(table.keys.sorted().map { path in
+                (path, .array(table[path]!.keys.map { connections[$0]?.session?.rawValue ?? 0 }.sorted().map { .int($0) }))
+            }))]
+        case .observers:
+            let synced = ensemble?.peer.leader?.syncedObservers ?? []
+            return [("synced_observers", .int(synced.count)),
+                    ("observers", .array(synced.map { .object([("sid", .int($0.rawValue))]) }))]
+        case .observerConnectionStatReset: return []
+        case .votingView:
+            let voters = ensemble?.peer.config.verifier.members.filter { $0.role == .participant } ?? []
+            return [("current_config", .object(voters.map { (String($0.id.rawValue), .string($0.verifierText)) }))]
+        case .systemProperties:
+            // No JVM: the properties this process has an answer for, with Java's names.
+            return host.environment.filter { !$0.1.hasPrefix("<NA>") }.map { ($0.0, .string($0.1)) }
+                + [("file.separator", .string("/")), ("line.separator", .string("\n")), ("path.separator", .string(":"))]
         case .dump: return dumpEntries()
         case .hash: return [("digests", .array([]))]  // no txn digests are kept (see docs/FORMATS.md)
         case .leader: return leaderEntries()

@@ -257,6 +257,7 @@ public struct ZabLeader: Sendable {
     }
 
     /// The sids of the voters that are synced (for `mntr`'s zk_synced_followers).
+    public var syncedObservers: [ServerID] { learners.values.filter { $0.stage == .synced && $0.isObserver }.compactMap(\.sid).sorted() }
     public var syncedFollowers: [ServerID] { learners.values.filter { $0.stage == .synced && !$0.isObserver }.compactMap(\.sid).sorted() }
     public var followers: [ServerID] { learners.values.filter { !$0.isObserver }.compactMap(\.sid).sorted() }
     public var pendingSyncCount: Int { pendingSyncs.count }

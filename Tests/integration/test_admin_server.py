@@ -24,8 +24,7 @@ APACHE_COMMANDS = {
     "system_properties": ["sysp"], "voting_view": [], "watch_summary": ["wchs"], "watches": ["wchc"],
     "watches_by_path": ["wchp"], "zabstate": [],
 }
-NOT_YET = {"initial_configuration", "last_snapshot", "monitor", "observer_connection_stat_reset", "observers",
-           "system_properties", "voting_view", "watches", "watches_by_path"}
+NOT_YET = {"initial_configuration", "last_snapshot", "monitor"}
 
 
 def get(port: int, path: str) -> tuple[int, str, str]:
@@ -104,6 +103,10 @@ def test_a_command_and_its_aliases_answer_with_apaches_keys_and_types(pair, name
         apache, swift = answers["apache"], answers["swift"]
         assert swift["command"] == apache["command"] == name
         assert swift.get("error") == apache.get("error"), (alias, swift.get("error"), apache.get("error"))
+        if name == "system_properties":
+            # Java's own properties have no counterpart here; ours is a map of strings like Apache's.
+            assert all(isinstance(v, str) for k, v in swift.items() if k not in ("command", "error"))
+            continue
         if name in ("environment",):
             # Apache lists JVM facts; the keys it always has must be here too.
             assert set(apache) <= set(swift) | {"os.memory.free", "os.memory.max", "os.memory.total"}
