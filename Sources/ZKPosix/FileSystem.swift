@@ -45,6 +45,13 @@ public enum FileSystem {
         return stat(path, &status) == 0
     }
 
+    /// The file's last modification time in whole seconds since 1970, nil if it cannot be read.
+    public static func modificationTimeSeconds(_ path: String) -> Int64? {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return nil }
+        return Int64(status.st_mtim.tv_sec)
+    }
+
     public static func isDirectory(_ path: String) -> Bool {
         var status = stat()
         return stat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFDIR

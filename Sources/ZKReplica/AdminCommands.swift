@@ -3,7 +3,7 @@
 /// `Tests/integration/data/apache-3.8-adminserver-standalone/`). The shell serves them over HTTP;
 /// this file only reads (and for the reset and trace-mask commands, changes) the replica's state.
 ///
-/// Not yet here (answered as unknown commands): `monitor`, `last_snapshot`, `initial_configuration`
+/// Not yet here (answered as an unknown command): `monitor`, which needs Apache's metrics registry
 /// (issue 12).
 import ZKCore
 import ZKDataTree
@@ -31,6 +31,8 @@ public enum AdminCommand: String, CaseIterable, Sendable {
     case observerConnectionStatReset = "observer_connection_stat_reset"
     case votingView = "voting_view"
     case systemProperties = "system_properties"
+    case lastSnapshot = "last_snapshot"
+    case initialConfiguration = "initial_configuration"
     case zabState = "zabstate"
 
     /// Apache's other names for each command (the four-letter words among them).
@@ -55,6 +57,8 @@ public enum AdminCommand: String, CaseIterable, Sendable {
         case .observerConnectionStatReset: return ["orst"]
         case .votingView: return []
         case .systemProperties: return ["sysp"]
+        case .lastSnapshot: return ["lsnp"]
+        case .initialConfiguration: return ["icfg"]
         }
     }
 
@@ -74,7 +78,7 @@ public enum AdminCommand: String, CaseIterable, Sendable {
         case .environment, .getTraceMask, .ruok, .setTraceMask, .systemProperties: return false
         case .configuration, .connectionStatReset, .connections, .dirs, .dump, .hash, .isReadOnly, .leader,
              .serverStats, .statReset, .stats, .watchSummary, .watches, .watchesByPath, .observers,
-             .observerConnectionStatReset, .votingView, .zabState:
+             .observerConnectionStatReset, .votingView, .lastSnapshot, .initialConfiguration, .zabState:
             return true
         }
     }
@@ -150,6 +154,11 @@ extension Replica {
             return [("synced_observers", .int(synced.count)),
                     ("observers", .array(synced.map { .object([("sid", .int($0.rawValue))]) }))]
         case .observerConnectionStatReset: return []
+        case .lastSnapshot:
+            // Long.toHexString of the zxid (-1, all ones, when there is none) and seconds.
+            return [("zxid", .string(String(UInt64(bitPattern: lastSnapshot?.zxid.rawValue ?? -1), radix: 16))),
+                    ("timestamp", .int(lastSnapshot?.seconds ?? -1))]
+        case .initialConfiguration: return [("initial_configuration", .string(host.initialConfiguration))]
         case .votingView:
             let voters = ensemble?.peer.config.verifier.members.filter { $0.role == .participant } ?? []
             return [("current_config", .object(voters.map { (String($0.id.rawValue), .string($0.verifierText)) }))]

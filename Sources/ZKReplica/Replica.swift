@@ -55,6 +55,8 @@ public final class Replica {
     /// `stmk`'s trace mask; only reported back.
     /// ZooTrace.textTraceMask: CLIENT_REQUEST | SERVER_PACKET | SESSION | WARNING (as Apache 3.8 reports it).
     var traceMask: Int64 = 0b1_0011_0010
+    /// The newest snapshot written (or loaded at startup) and when, in seconds (`last_snapshot`).
+    public var lastSnapshot: (zxid: Zxid, seconds: Int64)?
 
     /// Whether the log failed; writes are refused until a restart.
     public private(set) var logFailure: String?
@@ -322,6 +324,7 @@ public final class Replica {
             schedule.chunkWritten(&persist)
         case .snapshotWritten(let zxid, let bytes, let elapsedNanoseconds):
             schedule.snapshotFinished(elapsedNanoseconds: elapsedNanoseconds)
+            lastSnapshot = (zxid, now.wallMs / 1000)
             log(.info, "FileTxnSnapLog", "Snapshot \(SnapshotFormat.fileName(zxid: zxid)) written (\(bytes) bytes) in \(elapsedNanoseconds / 1_000_000) ms")
             snapshotFinishedForPeer()
         case .snapshotFailed(let reason):

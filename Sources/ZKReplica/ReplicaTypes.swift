@@ -43,6 +43,8 @@ public struct HostSnapshot: Sendable, Equatable {
     public var environment: [(String, String)] = []
     /// The AdminServer's `configuration` entries (Apache's `ZooKeeperServerConf.toMap`).
     public var adminConfiguration: [(String, JSONValue)] = []
+    /// The configuration file as it was read at startup (`initial_configuration`).
+    public var initialConfiguration = ""
     public init() {}
     public static func == (a: HostSnapshot, b: HostSnapshot) -> Bool {
         a.openFileDescriptors == b.openFileDescriptors && a.maxFileDescriptors == b.maxFileDescriptors

@@ -71,6 +71,7 @@ extension Server {
             ("server_id", .int(Int64(config.myID?.rawValue ?? 0))),
             ("client_port_listen_backlog", .int(-1)),
         ]
+        host.initialConfiguration = config.initialConfiguration
         return host
     }
 

@@ -100,6 +100,11 @@ public final class Server: @unchecked Sendable {
             ensemble = start
         }
         replica = Replica(config: replicaConfig, tree: database.tree, sessions: database.sessions, now: Server.clock(), ensemble: ensemble)
+        if let zxid = database.snapshotZxid {
+            // `last_snapshot` reports the loaded snapshot until one is written, with the file's time (Apache's).
+            let path = layout.snapshotDirectory + "/" + SnapshotFormat.fileName(zxid: zxid)
+            replica.lastSnapshot = (zxid, FileSystem.modificationTimeSeconds(path) ?? wallClockMilliseconds() / 1000)
+        }
         // An ensemble ticks often: election timeouts are a few hundred ms, pings half a tick.
         let tickMs = Int64(max(10, min(config.tickTimeMs / 2, config.containerCheckIntervalMs)))
         tickIntervalMs = ensemble == nil ? tickMs : min(tickMs, 50)

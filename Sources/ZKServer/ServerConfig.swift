@@ -115,6 +115,8 @@ public struct ServerConfig: Sendable, Equatable {
     public var adminServerAddress: String = "0.0.0.0"
     /// `admin.serverPort`.
     public var adminServerPort: Int = 8080
+    /// The configuration file's text as read at startup (the AdminServer's `initial_configuration`).
+    public var initialConfiguration = ""
     /// `admin.commandURL`: where the commands live.
     public var adminCommandURL: String = "/commands"
     /// `logLevel` or `log.level`: our own key (Apache sets this in log4j.properties, which

@@ -98,7 +98,12 @@ public enum ServerMain {
         } catch {
             return .failure(ConfigErrors(["\(path): cannot read the configuration file: \(error)"]))
         }
-        let parsed = ConfigParser.parse(String(decoding: bytes, as: UTF8.self), source: path, commandLine: commandLine)
+        let text = String(decoding: bytes, as: UTF8.self)
+        let parsed = ConfigParser.parse(text, source: path, commandLine: commandLine).map { parsed in
+            var parsed = parsed
+            parsed.config.initialConfiguration = text
+            return parsed
+        }
         guard case .success(let base) = parsed, let dynamicPath = base.config.dynamicConfigFile else { return parsed }
         // The 3.5+ layout (Apache rewrites zoo.cfg into it): the servers live in a file of their own.
         let dynamicBytes: [UInt8]

@@ -24,7 +24,7 @@ APACHE_COMMANDS = {
     "system_properties": ["sysp"], "voting_view": [], "watch_summary": ["wchs"], "watches": ["wchc"],
     "watches_by_path": ["wchp"], "zabstate": [],
 }
-NOT_YET = {"initial_configuration", "last_snapshot", "monitor"}
+NOT_YET = {"monitor"}
 
 
 def get(port: int, path: str) -> tuple[int, str, str]:
@@ -149,3 +149,13 @@ def test_bad_requests_get_a_4xx_and_do_not_disturb_clients(pair):
     finally:
         connection.close()
     assert server.four_letter("ruok") == "imok"
+
+
+def test_last_snapshot_and_initial_configuration_report_this_server(pair):
+    for kind, server in pair.items():
+        snapshot = json.loads(get(server.admin_port, "/commands/last_snapshot")[2])
+        names = sorted((server.directory / "data" / "version-2").glob("snapshot.*"))
+        assert names and snapshot["zxid"] in {name.name.split(".", 1)[1] for name in names}, (kind, snapshot, names)
+        assert snapshot["timestamp"] > 1_600_000_000  # seconds, as Apache reports it
+        initial = json.loads(get(server.admin_port, "/commands/icfg")[2])
+        assert initial["initial_configuration"] == (server.directory / "zoo.cfg").read_text(), kind
