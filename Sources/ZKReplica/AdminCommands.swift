@@ -3,8 +3,8 @@
 /// `Tests/integration/data/apache-3.8-adminserver-standalone/`). The shell serves them over HTTP;
 /// this file only reads (and for the reset and trace-mask commands, changes) the replica's state.
 ///
-/// Not yet here (answered as an unknown command): `monitor`, which needs Apache's metrics registry
-/// (issue 12).
+/// `monitor` has the `mntr` figures (Apache's names and types for everything this server measures);
+/// the hundreds of other metrics of Apache's registry are not there yet (issue 12).
 import ZKCore
 import ZKDataTree
 
@@ -33,6 +33,7 @@ public enum AdminCommand: String, CaseIterable, Sendable {
     case systemProperties = "system_properties"
     case lastSnapshot = "last_snapshot"
     case initialConfiguration = "initial_configuration"
+    case monitor = "monitor"
     case zabState = "zabstate"
 
     /// Apache's other names for each command (the four-letter words among them).
@@ -59,6 +60,7 @@ public enum AdminCommand: String, CaseIterable, Sendable {
         case .systemProperties: return ["sysp"]
         case .lastSnapshot: return ["lsnp"]
         case .initialConfiguration: return ["icfg"]
+        case .monitor: return ["mntr"]
         }
     }
 
@@ -78,7 +80,7 @@ public enum AdminCommand: String, CaseIterable, Sendable {
         case .environment, .getTraceMask, .ruok, .setTraceMask, .systemProperties: return false
         case .configuration, .connectionStatReset, .connections, .dirs, .dump, .hash, .isReadOnly, .leader,
              .serverStats, .statReset, .stats, .watchSummary, .watches, .watchesByPath, .observers,
-             .observerConnectionStatReset, .votingView, .lastSnapshot, .initialConfiguration, .zabState:
+             .observerConnectionStatReset, .votingView, .lastSnapshot, .initialConfiguration, .monitor, .zabState:
             return true
         }
     }
@@ -159,6 +161,14 @@ extension Replica {
             return [("zxid", .string(String(UInt64(bitPattern: lastSnapshot?.zxid.rawValue ?? -1), radix: 16))),
                     ("timestamp", .int(lastSnapshot?.seconds ?? -1))]
         case .initialConfiguration: return [("initial_configuration", .string(host.initialConfiguration))]
+        case .monitor:
+            // The mntr figures, typed as Apache types them: averages are doubles, counts integers.
+            return mntrEntries(host).map { key, text in
+                if key == "version" || key == "server_state" { return (key, .string(text)) }
+                if let integer = Int64(text) { return (key, .int(integer)) }
+                if let double = Double(text) { return (key, .double(double)) }
+                return (key, .string(text))
+            }
         case .votingView:
             let voters = ensemble?.peer.config.verifier.members.filter { $0.role == .participant } ?? []
             return [("current_config", .object(voters.map { (String($0.id.rawValue), .string($0.verifierText)) }))]

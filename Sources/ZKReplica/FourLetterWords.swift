@@ -124,6 +124,11 @@ extension Replica {
     }
 
     private func mntrText(_ host: HostSnapshot) -> String {
+        mntrEntries(host).map { "zk_\($0.0)\t\($0.1)\n" }.joined()
+    }
+
+    /// The `mntr` figures (Apache's names without `zk_`), also the AdminServer's `monitor`.
+    func mntrEntries(_ host: HostSnapshot) -> [(String, String)] {
         var lines: [(String, String)] = [
             ("version", config.versionString),
             ("server_state", modeName),
@@ -157,7 +162,7 @@ extension Replica {
             }
         }
         lines += schedule.metrics + host.metrics
-        return lines.map { "zk_\($0.0)\t\($0.1)\n" }.joined()
+        return lines
     }
 
     private func watchesBySession() -> String {
