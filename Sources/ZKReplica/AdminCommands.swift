@@ -139,17 +139,12 @@ extension Replica {
             return [("num_connections", .int(table.pathsByWatcher.count)), ("num_paths", .int(table.pathCount)),
                     ("num_total_watches", .int(table.watchCount))]
         case .watches:
-            var bySession: [Int64: [String]] = [:]
-            for (watcher, paths) in watches.dataWatches.pathsByWatcher {
-                bySession[connections[watcher]?.session?.rawValue ?? 0, default: []] += paths
-            }
-            return [("session_id_to_watched_paths", .object(bySession.keys.sorted().map { session in
-                (String(session), .array(bySession[session]!.sorted().map { .string($0) }))
+            return [("session_id_to_watched_paths", .object(dataWatchesBySession().map { session, paths in
+                (String(session.rawValue), .array(paths.map { .string($0) }))
             }))]
         case .watchesByPath:
-            let table = watches.dataWatches.watchers
-            return [("path_to_session_ids", .object(table.keys.sorted().map { path in
-                (path, .array(table[path]!.keys.map { connections[$0]?.session?.rawValue ?? 0 }.sorted().map { .int($0) }))
+            return [("path_to_session_ids", .object(dataWatchersByPath().map { path, sessions in
+                (path, .array(sessions.map(\.rawValue).sorted().map { .int($0) }))
             }))]
         case .observers:
             let synced = ensemble?.peer.leader?.syncedObservers ?? []

@@ -166,21 +166,31 @@ extension Replica {
     }
 
     private func watchesBySession() -> String {
-        var bySession: [Int64: [String]] = [:]
-        for (watcher, paths) in watches.dataWatches.pathsByWatcher {
-            let session = connections[watcher]?.session?.rawValue ?? 0
-            bySession[session, default: []] += paths
-        }
-        return bySession.keys.sorted().map { session in
-            "0x\(SessionID(session).hex)\n" + bySession[session]!.sorted().map { "\t\($0)\n" }.joined()
+        dataWatchesBySession().map { session, paths in
+            "0x\(session.hex)\n" + paths.map { "\t\($0)\n" }.joined()
         }.joined()
     }
 
     private func watchesByPath() -> String {
-        watches.dataWatches.watchers.keys.sorted().map { path in
-            path + "\n" + watches.dataWatches.watchers[path]!.keys.sorted().map { watcher in
-                "\t0x\(SessionID(connections[watcher]?.session?.rawValue ?? 0).hex)\n"
-            }.joined()
+        dataWatchersByPath().map { path, sessions in
+            path + "\n" + sessions.map { "\t0x\($0.hex)\n" }.joined()
         }.joined()
+    }
+
+    /// Data watches by watching session (sessions and paths sorted): `wchc` and the AdminServer's `watches`.
+    func dataWatchesBySession() -> [(session: SessionID, paths: [String])] {
+        var bySession: [SessionID: [String]] = [:]
+        for (watcher, paths) in watches.dataWatches.pathsByWatcher {
+            bySession[connections[watcher]?.session ?? SessionID(0), default: []] += paths
+        }
+        return bySession.keys.sorted().map { ($0, bySession[$0]!.sorted()) }
+    }
+
+    /// Each watched path (sorted) with its watchers' sessions in connection order: `wchp` and `watches_by_path`.
+    func dataWatchersByPath() -> [(path: String, sessions: [SessionID])] {
+        let table = watches.dataWatches.watchers
+        return table.keys.sorted().map { path in
+            (path, table[path]!.keys.sorted().map { connections[$0]?.session ?? SessionID(0) })
+        }
     }
 }

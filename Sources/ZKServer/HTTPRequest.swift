@@ -64,7 +64,7 @@ struct HTTPRequest: Equatable {
                   !line[..<colon].contains(where: { $0 == " " || $0 == "\t" }) else {
                 return .failure(.badRequest("malformed header line"))
             }
-            let value = line[line.index(after: colon)...].trimmingCharacters(in: " \t")
+            let value = ConfigParser.trimmed(line[line.index(after: colon)...])
             headers.append((line[..<colon].lowercased(), value))
         }
         var used = headEnd + 4 - bytes.startIndex
@@ -132,11 +132,4 @@ struct HTTPResponse: Equatable {
 
 extension Substring {
     fileprivate func replacingPluses() -> String { String(map { $0 == "+" ? " " : $0 }) }
-
-    fileprivate func trimmingCharacters(in set: String) -> String {
-        var s = self
-        while let first = s.first, set.contains(first) { s = s.dropFirst() }
-        while let last = s.last, set.contains(last) { s = s.dropLast() }
-        return String(s)
-    }
 }

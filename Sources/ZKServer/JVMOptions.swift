@@ -52,7 +52,7 @@ public struct JVMOptions: Sendable, Equatable {
             let value = body.count > key.count ? String(body.dropFirst(key.count + 1)) : ""
             if logLevelProperties.contains(key) {
                 // "INFO,CONSOLE": the level is the first comma-separated word.
-                let level = value.split(separator: ",").first.map { String($0).trimmingBlanks().uppercased() } ?? ""
+                let level = value.split(separator: ",").first.map { ConfigParser.trimmed($0).uppercased() } ?? ""
                 levels.append((index + 1, level))
             } else if isConfigurationProperty(key) {
                 options.properties.append(PropertyEntry(line: index + 1, key: key, value: value))
@@ -74,13 +74,4 @@ public struct JVMOptions: Sendable, Equatable {
 
     /// Unknown level names rank highest, so that the parser reports them rather than lose them.
     private static func rank(_ level: String) -> Int { levelOrder.firstIndex(of: level) ?? levelOrder.count }
-}
-
-extension String {
-    fileprivate func trimmingBlanks() -> String {
-        var scalars = Substring(self)
-        while let first = scalars.first, first == " " || first == "\t" { scalars = scalars.dropFirst() }
-        while let last = scalars.last, last == " " || last == "\t" { scalars = scalars.dropLast() }
-        return String(scalars)
-    }
 }

@@ -14,6 +14,7 @@ Tests that need a special configuration or a fresh server use `server_factory`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -23,6 +24,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from kazoo.client import KazooClient
@@ -94,6 +96,18 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def session(hosts: str, timeout: float = 20, start_timeout: float = 60, **kwargs) -> Iterator[KazooClient]:
+    """A started kazoo client on `hosts`, stopped and closed when the block ends."""
+    zk = KazooClient(hosts=hosts, timeout=timeout, **kwargs)
+    zk.start(timeout=start_timeout)
+    try:
+        yield zk
+    finally:
+        zk.stop()
+        zk.close()
 
 
 def write_config(path: Path, config: dict) -> None:

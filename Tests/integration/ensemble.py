@@ -10,9 +10,7 @@ import os
 import signal
 import socket
 import subprocess
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,16 +24,20 @@ INIT_LIMIT = 20
 SYNC_LIMIT = 10
 
 
-@contextmanager
-def session(hosts: str, timeout: float = 20, **kwargs) -> Iterator[KazooClient]:
-    """A started kazoo client on `hosts`, stopped and closed when the block ends."""
-    zk = KazooClient(hosts=hosts, timeout=timeout, **kwargs)
-    zk.start(timeout=60)
-    try:
-        yield zk
-    finally:
-        zk.stop()
-        zk.close()
+def tree_of(zk: KazooClient, path: str = "/") -> dict[str, tuple[bytes, int, int]]:
+    """Every node under `path` (but /zookeeper) with its data, version and creation zxid."""
+    zk.sync(path)
+    nodes = {}
+    stack = [path]
+    while stack:
+        current = stack.pop()
+        data, stat = zk.get(current)
+        nodes[current] = (data, stat.version, stat.czxid)
+        for child in zk.get_children(current):
+            child_path = ("" if current == "/" else current) + "/" + child
+            if child_path != "/zookeeper":
+                stack.append(child_path)
+    return nodes
 
 
 def four_letter(port: int, word: str, timeout: float = 5.0) -> str:

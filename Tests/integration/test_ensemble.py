@@ -11,8 +11,8 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException
 
 import zkstorage
-from conftest import wait_until
-from ensemble import Ensemble, four_letter, session
+from conftest import session, wait_until
+from ensemble import Ensemble, four_letter, tree_of
 
 FIRST_WRITE_ZXID = 0x100000002  # createSession is 0x100000001, as the Kubernetes tutorial shows
 
@@ -40,22 +40,6 @@ def client(ensemble: Ensemble, sids=None, **kwargs) -> KazooClient:
     zk = KazooClient(hosts=ensemble.connect_string(sids), timeout=20, **kwargs)
     zk.start(timeout=30)
     return zk
-
-
-def tree_of(zk: KazooClient, path: str = "/") -> dict[str, tuple[bytes, int, int]]:
-    """Every node under `path` (but /zookeeper) with its data, version and creation zxid."""
-    zk.sync(path)
-    nodes = {}
-    stack = [path]
-    while stack:
-        current = stack.pop()
-        data, stat = zk.get(current)
-        nodes[current] = (data, stat.version, stat.czxid)
-        for child in zk.get_children(current):
-            child_path = ("" if current == "/" else current) + "/" + child
-            if child_path != "/zookeeper":
-                stack.append(child_path)
-    return nodes
 
 
 def assert_trees_equal(ensemble: Ensemble, sids):

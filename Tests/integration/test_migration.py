@@ -15,8 +15,8 @@ import pytest
 from kazoo.client import KazooClient
 from kazoo.retry import KazooRetry
 
-from conftest import wait_until
-from ensemble import Ensemble, session
+from conftest import session, wait_until
+from ensemble import Ensemble, tree_of
 
 # Errors a client may see while its server restarts: the operation's outcome is unknown, and it is retried.
 EXPECTED_ERRORS = {"ConnectionLoss", "ConnectionLossException", "SessionExpiredError", "ConnectionClosedError"}
@@ -130,18 +130,17 @@ def children_on(ensemble: Ensemble, sid: int, path: str) -> set[str]:
 
 
 def tree_on(ensemble: Ensemble, sid: int) -> dict[str, tuple[bytes, int]]:
+    """Server `sid`'s tree (but /zookeeper): each node's data and version."""
     with session(f"127.0.0.1:{ensemble.members[sid].client_port}") as zk:
-        zk.sync("/")
-        nodes, stack = {}, ["/"]
-        while stack:
-            current = stack.pop()
-            data, stat = zk.get(current)
-            nodes[current] = (data, stat.version)
-            for child in zk.get_children(current):
-                child_path = ("" if current == "/" else current) + "/" + child
-                if child_path != "/zookeeper":
-                    stack.append(child_path)
-        return nodes
+        return {path: (data, version) for path, (data, version, _) in tree_of(zk).items()}
+
+
+def start_with_server_3_leading(ensemble: Ensemble) -> None:
+    """Servers 2 and 3 first (the larger id leads), then server 1; returns once all three serve."""
+    ensemble.start(2, 3)
+    assert ensemble.wait_for_quorum([2, 3], timeout=120).sid == 3
+    ensemble.start(1)
+    ensemble.wait_for_quorum(timeout=120)
 
 
 def leader_of(ensemble: Ensemble):
@@ -182,20 +181,30 @@ def check_after(ensemble: Ensemble, load: Load) -> None:
         assert not missing, f"server {sid} lacks {len(missing)} acknowledged writes, e.g. {sorted(missing)[:3]}"
 
 
-def test_a_running_apache_ensemble_migrates_to_zk_server_and_back_under_load(ensembles):
+def apache_ensemble_under_load(ensembles, prefix: str) -> tuple[Ensemble, Load]:
+    """Three Apache servers serving, and the load running on them."""
     ensemble = ensembles({1: "apache", 2: "apache", 3: "apache"})
     ensemble.start()
     leader_of(ensemble)
-    load = Load(ensemble, "/migration")
+    load = Load(ensemble, prefix)
     load.start()
-    wait_until(lambda: len(load.acknowledged) >= 200, timeout=120, message="the load to get going")
+    wait_for_more_writes(load, 200, "the load to get going")
+    return ensemble, load
+
+
+def wait_for_more_writes(load: Load, count: int, what: str) -> None:
+    target = len(load.acknowledged) + count
+    wait_until(lambda: len(load.acknowledged) >= target, timeout=120, message=what)
+
+
+def test_a_running_apache_ensemble_migrates_to_zk_server_and_back_under_load(ensembles):
+    ensemble, load = apache_ensemble_under_load(ensembles, "/migration")
     forward = rolling(ensemble, "swift")
     assert all(m.kind == "swift" for m in ensemble.members.values())
-    wait_until(lambda: len(load.acknowledged) >= 400, timeout=120, message="writes on the migrated ensemble")
+    wait_for_more_writes(load, 200, "writes on the migrated ensemble")
     print("to zk-server:", forward, load.summary())
     back = rolling(ensemble, "apache")
-    count = len(load.acknowledged)
-    wait_until(lambda: len(load.acknowledged) >= count + 200, timeout=120, message="writes after migrating back")
+    wait_for_more_writes(load, 200, "writes after migrating back")
     load.finish()
     print("and back to Apache:", back, load.summary())
     check_after(ensemble, load)
@@ -207,15 +216,9 @@ def test_a_running_apache_ensemble_migrates_to_zk_server_and_back_under_load(ens
 
 
 def test_for_comparison_a_rolling_restart_of_an_all_apache_ensemble(ensembles):
-    ensemble = ensembles({1: "apache", 2: "apache", 3: "apache"})
-    ensemble.start()
-    leader_of(ensemble)
-    load = Load(ensemble, "/restart")
-    load.start()
-    wait_until(lambda: len(load.acknowledged) >= 200, timeout=120, message="the load to get going")
+    ensemble, load = apache_ensemble_under_load(ensembles, "/restart")
     order = rolling(ensemble, "apache")
-    count = len(load.acknowledged)
-    wait_until(lambda: len(load.acknowledged) >= count + 200, timeout=120, message="writes after the restart")
+    wait_for_more_writes(load, 200, "writes after the restart")
     load.finish()
     print("all-Apache rolling restart:", order, load.summary())
     check_after(ensemble, load)
@@ -247,10 +250,7 @@ def test_a_returning_server_of_the_other_kind_is_synced_by_diff_and_by_snap(ense
     # Apache's leader would DIFF from its txn log when that is small next to a snapshot; a negative
     # factor turns that off, so it SNAPs beyond its 500 committed proposals, as zk-server does.
     ensemble.apache_flags.append("-Dzookeeper.snapshotSizeFactor=-1")
-    ensemble.start(2, 3)
-    assert ensemble.wait_for_quorum([2, 3], timeout=120).sid == 3
-    ensemble.start(1)
-    ensemble.wait_for_quorum(timeout=120)
+    start_with_server_3_leading(ensemble)
     with session(f"127.0.0.1:{ensemble.members[3].client_port}") as writer:
         writer.ensure_path("/sync")
         # DIFF: a few writes missed.
@@ -322,10 +322,7 @@ def test_a_diverged_server_of_either_kind_is_truncated_by_the_other_kind(ensembl
 
     other = "swift" if diverged_kind == "apache" else "apache"
     ensemble = ensembles({1: other, 2: other, 3: diverged_kind})
-    ensemble.start(2, 3)
-    assert ensemble.wait_for_quorum([2, 3], timeout=120).sid == 3
-    ensemble.start(1)
-    ensemble.wait_for_quorum(timeout=120)
+    start_with_server_3_leading(ensemble)
     leader = ensemble.members[3]
     zk = KazooClient(hosts=f"127.0.0.1:{leader.client_port}", timeout=20)
     zk.start(timeout=60)
@@ -381,10 +378,7 @@ def test_a_session_created_on_one_kind_is_expired_by_a_leader_of_the_other(ensem
 
     other = "swift" if leader_kind == "apache" else "apache"
     ensemble = ensembles({1: other, 2: other, 3: leader_kind})
-    ensemble.start(2, 3)
-    assert ensemble.wait_for_quorum([2, 3], timeout=120).sid == 3
-    ensemble.start(1)
-    ensemble.wait_for_quorum(timeout=120)
+    start_with_server_3_leading(ensemble)
     raw = rawzk.RawZK("127.0.0.1", ensemble.members[1].client_port)
     raw.connect(timeout_ms=2000)  # at least 2 ticks of 500 ms: negotiated as asked
     assert raw.call(rawzk.Op.CREATE, rawzk.create_request("/short-lived", b"", flags=rawzk.CreateFlags.EPHEMERAL)).ok
@@ -405,10 +399,7 @@ def test_the_dynamic_configuration_layout_and_its_version_work_across_kinds(tmp_
     other = "swift" if leader_kind == "apache" else "apache"
     ensemble = Ensemble.create(tmp_path / "dynamic", {1: other, 2: other, 3: leader_kind}, dynamic_version=0x100000000)
     try:
-        ensemble.start(2, 3)
-        assert ensemble.wait_for_quorum([2, 3], timeout=120).sid == 3
-        ensemble.start(1)
-        ensemble.wait_for_quorum(timeout=120)
+        start_with_server_3_leading(ensemble)
         with session(ensemble.connect_string()) as zk:
             zk.create("/dynamic", b"")
             config, _ = zk.get("/zookeeper/config")

@@ -40,7 +40,7 @@ from pathlib import Path
 
 from kazoo.client import KazooClient
 
-from conftest import APACHE_JARS, BASE_CONFIG, BINDING_RE, ZK_SERVER_BIN, finish_server, start_server, write_config
+from conftest import APACHE_JARS, BASE_CONFIG, BINDING_RE, ZK_SERVER_BIN, finish_server, session, start_server, write_config
 
 TXNLOG_MAGIC = 0x5A4B4C47  # "ZKLG"
 SNAPSHOT_MAGIC = 0x5A4B534E  # "ZKSN"
@@ -389,18 +389,11 @@ SUPER_AUTH = ("digest", "super:root-pw")
 SUPER_CONFIG = {"DigestAuthenticationProvider.superDigest": digest("super", "root-pw")}
 
 
-@contextlib.contextmanager
 def kazoo_client(server, super_user: bool = False, **kwargs):
     """A started kazoo client on `server` (as the super user if asked, which may read everything), then closed."""
     if super_user:
         kwargs.setdefault("auth_data", [SUPER_AUTH])
-    client = KazooClient(hosts=server.hosts, timeout=kwargs.pop("timeout", 10.0), **kwargs)
-    client.start(timeout=15)
-    try:
-        yield client
-    finally:
-        client.stop()
-        client.close()
+    return session(server.hosts, timeout=kwargs.pop("timeout", 10.0), start_timeout=15, **kwargs)
 
 
 def dump_server(server, **kwargs) -> dict:
