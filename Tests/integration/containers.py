@@ -66,6 +66,8 @@ class StatefulSet:
                    timeout=60, message="the controller to start")
         assert self.controller.poll() is None, self.log_tail()
         self.cli("wait-ready")
+        # Ready is `ruok` (imok even before a quorum); the tests' clients need a serving ensemble.
+        self.wait_serving(["zk-0", "zk-1", "zk-2"])
 
     def down(self) -> None:
         self.cli("down", check=False)
@@ -106,9 +108,17 @@ class StatefulSet:
         result = podman("logs", self.container(pod))
         return result.stdout + result.stderr
 
+    def wait_serving(self, pods, timeout: float = 60) -> None:
+        """Until each pod's server serves (`srvr` names its mode): after a pod leaves, the others may
+        be electing a leader, and a one-shot zkCli.sh then fails with ConnectionLoss, Java's as ours."""
+        def serving(pod: str) -> bool:
+            return "Mode: " in self.exec(pod, "sh", "-c", "echo srvr | nc 127.0.0.1 2181").stdout
+        wait_until(lambda: all(serving(p) for p in pods), timeout=timeout, message=f"{pods} to serve\n{self.log_tail()}")
+
     def wait_restarted(self, pod: str, restarts_before: int, timeout: float = 120) -> None:
         wait_until(lambda: self.status(pod)["restarts"] > restarts_before and self.status(pod)["ready"],
                    timeout=timeout, message=f"{pod} to be restarted and Ready\n{self.log_tail()}")
+        self.wait_serving([pod])
 
 
 @dataclass

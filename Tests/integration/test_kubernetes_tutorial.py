@@ -175,6 +175,7 @@ def test_11_with_one_pod_down_the_ensemble_serves_reads_and_writes(sts):
     sts.cli("drain", "zk-2")
     try:
         assert podman("container", "exists", sts.container("zk-2")).returncode != 0
+        sts.wait_serving(["zk-0", "zk-1"])
         client = KazooClient(hosts=sts.hosts(("zk-0", "zk-1")), timeout=10)
         client.start(timeout=60)
         try:
@@ -192,6 +193,7 @@ def test_12_draining_pods_one_at_a_time_keeps_hello_answering(sts):
     for drained in PODS:
         sts.cli("drain", drained)
         try:
+            sts.wait_serving([p for p in PODS if p != drained])
             for other in PODS:
                 if other != drained:
                     assert "world" in zkcli(sts, other, "get", "/hello").splitlines()
