@@ -64,7 +64,7 @@ public indirect enum JSONValue: Sendable, Equatable {
     }
 
     /// Java's `Double.toString` for the values our figures take: integral values keep ".0".
-    static func text(of value: Double) -> String {
+    public static func text(of value: Double) -> String {
         guard value.isFinite else { return "null" }  // JSON has no NaN or infinities
         if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) + ".0" }
         return String(value)

@@ -130,12 +130,19 @@ public enum SystemInfo {
 
     /// Resident set size in bytes: the second field of /proc/self/statm times the page size.
     public static func residentMemoryBytes() throws(SyscallError) -> Int64 {
+        try memoryBytes().resident
+    }
+
+    /// Virtual and resident size in bytes: the first two fields of /proc/self/statm times the page size.
+    public static func memoryBytes() throws(SyscallError) -> (virtual: Int64, resident: Int64) {
         let statm = try FileSystem.readFile("/proc/self/statm")
         let fields = statm.split(separator: UInt8(ascii: " "))
-        guard fields.count >= 2, let pages = Int64(String(decoding: fields[1], as: UTF8.self)) else {
+        guard fields.count >= 2, let size = Int64(String(decoding: fields[0], as: UTF8.self)),
+              let resident = Int64(String(decoding: fields[1], as: UTF8.self)) else {
             preconditionFailure("/proc/self/statm has an unexpected format")
         }
-        return pages * Int64(sysconf(Int32(_SC_PAGESIZE)))
+        let page = Int64(sysconf(Int32(_SC_PAGESIZE)))
+        return (size * page, resident * page)
     }
 
     public static func cpuTime() -> CPUTime {

@@ -3,8 +3,7 @@
 /// `Tests/integration/data/apache-3.8-adminserver-standalone/`). The shell serves them over HTTP;
 /// this file only reads (and for the reset and trace-mask commands, changes) the replica's state.
 ///
-/// `monitor` has the `mntr` figures (Apache's names and types for everything this server measures);
-/// the hundreds of other metrics of Apache's registry are not there yet (issue 12).
+/// `monitor` has the `mntr` figures (`Monitor.swift`).
 import ZKCore
 import ZKDataTree
 
@@ -133,6 +132,7 @@ extension Replica {
             return []
         case .statReset:
             stats.reset()
+            metrics.reset()
             return []
         case .watchSummary:
             let table = watches.dataWatches
@@ -156,14 +156,7 @@ extension Replica {
             return [("zxid", .string(String(UInt64(bitPattern: lastSnapshot?.zxid.rawValue ?? -1), radix: 16))),
                     ("timestamp", .int(lastSnapshot?.seconds ?? -1))]
         case .initialConfiguration: return [("initial_configuration", .string(host.initialConfiguration))]
-        case .monitor:
-            // The mntr figures, typed as Apache types them: averages are doubles, counts integers.
-            return mntrEntries(host).map { key, text in
-                if key == "version" || key == "server_state" { return (key, .string(text)) }
-                if let integer = Int64(text) { return (key, .int(integer)) }
-                if let double = Double(text) { return (key, .double(double)) }
-                return (key, .string(text))
-            }
+        case .monitor: return monitorEntries(host)
         case .votingView:
             let voters = ensemble?.peer.config.verifier.members.filter { $0.role == .participant } ?? []
             return [("current_config", .object(voters.map { (String($0.id.rawValue), .string($0.verifierText)) }))]

@@ -44,6 +44,8 @@ extension Replica {
             return "Connection stats reset.\n"
         case .srst:
             stats.reset()
+            metrics.reset()
+            if ensemble?.isLeader == true { stats.resetProposalSizes() }
             return "Server stats reset.\n"
         case .dump: return dumpText()
         case .envi: return enviText(host)
@@ -124,45 +126,7 @@ extension Replica {
     }
 
     private func mntrText(_ host: HostSnapshot) -> String {
-        mntrEntries(host).map { "zk_\($0.0)\t\($0.1)\n" }.joined()
-    }
-
-    /// The `mntr` figures (Apache's names without `zk_`), also the AdminServer's `monitor`.
-    func mntrEntries(_ host: HostSnapshot) -> [(String, String)] {
-        var lines: [(String, String)] = [
-            ("version", config.versionString),
-            ("server_state", modeName),
-            ("avg_latency", stats.averageLatency),
-            ("max_latency", String(stats.maxLatencyMs)),
-            ("min_latency", String(stats.minLatency)),
-            ("packets_received", String(stats.packetsReceived)),
-            ("packets_sent", String(stats.packetsSent)),
-            ("num_alive_connections", String(connections.count)),
-            ("outstanding_requests", String(outstandingRequests)),
-            ("uptime", String(now.monotonicMs - startedAtMs)),
-            ("znode_count", String(tree.nodeCount)),
-            ("watch_count", String(watches.dataWatches.watchCount + watches.childWatches.watchCount)),
-            ("ephemerals_count", String(tree.ephemeralsCount)),
-            ("approximate_data_size", String(tree.approximateDataSizeBytes)),
-            ("global_sessions", String(sessions.count)),
-            ("local_sessions", "0"),
-            ("open_file_descriptor_count", String(host.openFileDescriptors)),
-            ("max_file_descriptor_count", String(host.maxFileDescriptors)),
-            ("commit_count", String(stats.committedTxns)),
-        ]
-        lines.append(("resident_memory_bytes", String(host.residentMemoryBytes)))
-        if let ensemble {
-            lines.append(("quorum_size", String(ensemble.peer.config.verifier.voters.count)))
-            if let leader = ensemble.peer.leader {
-                lines.append(("learners", String(leader.followers.count)))
-                lines.append(("followers", String(leader.followers.count)))
-                lines.append(("synced_followers", String(leader.syncedFollowers.count)))
-                lines.append(("pending_syncs", String(leader.pendingSyncCount)))
-                lines.append(("last_proposal_size", "-1"))
-            }
-        }
-        lines += schedule.metrics + host.metrics
-        return lines
+        monitorEntries(host).compactMap { key, value in value.plainText.map { "zk_\(key)\t\($0)\n" } }.joined()
     }
 
     private func watchesBySession() -> String {

@@ -46,6 +46,9 @@ final class Ensemble {
     /// The newest txn handed to the log.
     var lastAppendedZxid: Zxid
     var effects: [PeerEffect] = []
+    /// The leader's proposals not yet committed, with when they were proposed (`quorum_ack_latency`).
+    var proposedAtMs: [(zxid: Zxid, ms: Int64)] = []
+    var proposedAtHead = 0
 
     init(_ start: EnsembleStart) {
         peer = ZabPeer(config: start.peer, acceptedEpoch: start.acceptedEpoch, currentEpoch: start.currentEpoch,
@@ -276,11 +279,13 @@ extension Replica {
         case .sendToLearner(let packet, let id):
             if packet.type == .diff || packet.type == .trunc {
                 log(.info, "LearnerHandler", "Sending \(packet.type) zxid=0x\(packet.zxid.hex) to \(id)")
+                metrics.count(.diffCount)  // Apache counts every sync without a snapshot as a DIFF
             }
             effects.append(.peer(.sendToLearner(id, packet.serialized())))
         case .sendSnapshot(let zxid, let id):
             invariant(tree.lastProcessedZxid == zxid, "SNAP of 0x\(zxid.hex) from a tree at 0x\(tree.lastProcessedZxid.hex)")
             log(.info, "LearnerHandler", "Sending a snapshot of 0x\(zxid.hex) to \(id)")
+            metrics.count(.snapCount)
             var bytes = QuorumPacket(.snap, zxid: zxid).serialized()
             bytes += SnapStream.serialize(tree: tree, sessions: sessionTable)
             effects.append(.peer(.sendToLearner(id, bytes)))
@@ -319,6 +324,7 @@ extension Replica {
         case .receiveSnapshot(let zxid):
             ensemble.snapshotReader = SnapStreamReader(zxid: zxid, extendedTypesEnabled: config.extendedTypesEnabled, limits: config.limits)
         case .commit(let zxid):
+            if ensemble.isLeader { measureCommits(through: zxid) } else { metrics.count(.learnerCommitReceivedCount) }
             commitFromQuorum(through: zxid)
         case .reloadDatabase:
             // A SNAP being installed is abandoned with the role: the reload reads what is on disk.
@@ -363,6 +369,10 @@ extension Replica {
             return
         }
         invariant(Zxid(entry.zxid) == proposal.zxid, "proposal 0x\(proposal.zxid.hex) carries txn 0x\(Zxid(entry.zxid).hex)")
+        metrics.count(.learnerProposalReceivedCount)
+        metrics.count(.syncProcessorRequestQueued)
+        // Follower.processPacket's figure: from the txn's creation on the leader to its arrival here.
+        metrics.observe(.proposalLatency, max(0, now.wallMs - entry.header.time))
         database.noteProposed(proposal.zxid)
         proposed.append(entry)
         ensemble.lastAppendedZxid = proposal.zxid
@@ -377,6 +387,10 @@ extension Replica {
         proposed.append(entry)
         ensemble.lastAppendedZxid = Zxid(entry.zxid)
         persist.append(.append(Zxid(entry.zxid), record: record))
+        metrics.count(.proposalCount)
+        metrics.count(.syncProcessorRequestQueued)
+        stats.recordProposal(bytes: record.count)
+        ensemble.proposedAtMs.append((Zxid(entry.zxid), now.monotonicMs))
         ensemble.peer.propose(Proposal(zxid: Zxid(entry.zxid), data: record), nowMs: now.monotonicMs, into: &ensemble.effects)
         carryOutPeerEffects()
     }
@@ -422,6 +436,7 @@ extension Replica {
 
     private func roleChanged(_ state: PeerState, serving: Bool) {
         guard let ensemble else { return }
+        measureRoleChange(state, serving: serving, ensemble)
         if serving {
             if ensemble.isLeader {
                 // The epoch is established: the next txn is epoch << 32 | 1, and every session
@@ -467,6 +482,7 @@ extension Replica {
             return
         }
         sessions.touch(session, nowMs: now.monotonicMs)
+        metrics.count(.prepProcessorRequestQueued)
         var reader = JuteReader(request.record, limits: config.limits)
         if op == .createSession {
             let timeout = (try? reader.readInt()) ?? config.minSessionTimeoutMs
@@ -500,5 +516,47 @@ extension Replica {
         let id = ensemble.syncQueue.removeFirst()
         guard let connection = connections[id], !connection.isClosing else { return }
         if connection.completeSync() { answerReady(connection) }
+    }
+}
+
+// MARK: Metrics
+
+extension Replica {
+    /// Leader.commit's figures: one commit per proposal, and how long its quorum took.
+    fileprivate func measureCommits(through zxid: Zxid) {
+        guard let ensemble else { return }
+        while ensemble.proposedAtHead < ensemble.proposedAtMs.count, ensemble.proposedAtMs[ensemble.proposedAtHead].zxid <= zxid {
+            metrics.count(.commitCount)
+            metrics.observe(.quorumAckLatency, now.monotonicMs - ensemble.proposedAtMs[ensemble.proposedAtHead].ms)
+            ensemble.proposedAtHead += 1
+        }
+        if ensemble.proposedAtHead == ensemble.proposedAtMs.count {
+            ensemble.proposedAtMs.removeAll(keepingCapacity: true)
+            ensemble.proposedAtHead = 0
+        }
+    }
+
+    /// `looking_count`, `election_time` (LOOKING until a role), and `follower_sync_time` /
+    /// `observer_sync_time` (a role until it serves).
+    fileprivate func measureRoleChange(_ state: PeerState, serving: Bool, _ ensemble: Ensemble) {
+        let nowMs = now.monotonicMs
+        if serving {
+            if let started = roleStartedMs {
+                if state == .following { metrics.observe(.followerSyncTime, nowMs - started) }
+                if state == .observing { metrics.observe(.observerSyncTime, nowMs - started) }
+            }
+            return
+        }
+        ensemble.proposedAtMs.removeAll()
+        ensemble.proposedAtHead = 0
+        if state == .looking {
+            metrics.count(.lookingCount)
+            lookingSinceMs = nowMs
+            roleStartedMs = nil
+        } else {
+            if let since = lookingSinceMs { metrics.observe(.electionTime, nowMs - since) }
+            lookingSinceMs = nil
+            roleStartedMs = nowMs
+        }
     }
 }

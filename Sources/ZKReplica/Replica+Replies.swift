@@ -61,8 +61,20 @@ extension Replica {
         } catch {
             err = error
         }
+        if err == .ok { measureRead(request, body) }
         finishReply(pending, ReplyHeader(xid: xid, zxid: tree.lastProcessedZxid.rawValue, err: err.rawValue), body,
                     lastOp: pending.op.shortName, on: connection)
+    }
+
+    /// `read_per_namespace`: the reads Apache's DataTree counts, with the bytes they answered.
+    private func measureRead(_ request: ReadRequest, _ body: ResponseBody) {
+        switch (request, body) {
+        case (.getData(let r), .data(let data, _)): metrics.observeRead(path: r.path, bytes: data?.count ?? 0)
+        case (.exists(let r), _): metrics.observeRead(path: r.path, bytes: 0)
+        case (.getChildren(let r), .strings(let names)), (.getChildren2(let r), .stringsAndStat(let names, _)):
+            metrics.observeRead(path: r.path, bytes: names.reduce(0) { $0 + $1.utf8.count })
+        default: break
+        }
     }
 
     private func checkRead(_ node: DataNode, _ perm: Permissions, _ connection: Connection) throws(ErrorCode) {

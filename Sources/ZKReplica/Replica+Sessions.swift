@@ -7,6 +7,7 @@ import ZKDataTree
 extension Replica {
     /// `ZooKeeperServer.processConnectRequest`.
     func receiveConnectRequest(_ bytes: [UInt8], on connection: Connection) {
+        metrics.count(.connectionRequestCount)
         guard let request = try? ConnectRequest(bytes: bytes, limits: config.limits) else {
             log(.warn, "NIOServerCnxn", "Closing connection to \(connection.remote.javaDescription): malformed connect request")
             close(connection, reason: "malformed connect request")
@@ -70,6 +71,7 @@ extension Replica {
             connection.pending.append(PendingRequest(xid: 0, op: .createSession, kind: .connect, receivedAtMs: now.monotonicMs))
             outstandingRequests += 1
             ensemble.revalidating[id, default: []].append(connection.id)
+            metrics.count(.revalidateCount)
             ensemble.peer.revalidate(id, timeoutMs: connection.negotiatedTimeoutMs, into: &ensemble.effects)
             carryOutPeerEffects()
             return
@@ -169,6 +171,7 @@ extension Replica {
         let deadline = now.monotonicMs - Int64(config.maxSessionTimeoutMs)
         for connection in connections.values.sorted(by: { $0.id < $1.id })
         where connection.session == nil && connection.head == nil && connection.openedAtMs < deadline {
+            metrics.count(.sessionlessConnectionsExpired)
             close(connection, reason: "no session established within \(config.maxSessionTimeoutMs) ms")
         }
     }

@@ -48,6 +48,14 @@ public final class Replica {
     var effects: [ReplicaEffect] = []
     var persist: [StorageCommand] = []
     var stats = ServerStats()
+    /// Apache's metric registry (`mntr`, `monitor`, `/metrics`).
+    public internal(set) var metrics: ServerMetrics
+    /// When this server last became LOOKING (for `election_time`), and when its current role
+    /// began (`leader_uptime`, `follower_sync_time`).
+    var lookingSinceMs: Int64?
+    var roleStartedMs: Int64?
+    /// When the leader proposed each txn of `proposed` (from `proposedHead`), for `quorum_ack_latency`.
+    var proposedAtMs: [Int64] = []
     var lastContainerCheckMs: Int64
     let startedAtMs: Int64
     /// Requests received and not yet answered, over all connections (`globalOutstandingLimit`).
@@ -81,6 +89,7 @@ public final class Replica {
         schedule = StorageSchedule(config: config, nowMs: now.monotonicMs)
         lastContainerCheckMs = now.monotonicMs
         startedAtMs = now.monotonicMs
+        metrics = ServerMetrics(nowMs: now.monotonicMs)
         publishQuorumConfig()
     }
 
@@ -133,7 +142,10 @@ public final class Replica {
         case .disconnected(let id):
             guard let connection = connections.removeValue(forKey: id) else { return }
             detach(connection)
+        case .connectionRejected:
+            metrics.count(.connectionRejected)
         case .tick:
+            metrics.tick(nowMs: now.monotonicMs)
             if let ensemble {
                 ensemble.peer.tick(nowMs: now.monotonicMs, into: &ensemble.effects)
                 carryOutPeerEffects()
@@ -205,6 +217,7 @@ public final class Replica {
     private func receive(_ bytes: [UInt8], on connection: Connection) {
         connection.stats.packetsReceived += 1
         stats.packetsReceived += 1
+        metrics.count(.bytesReceivedCount, by: Int64(bytes.count + 4))  // with the length prefix, as Apache counts
         if connection.session == nil && connection.head == nil {
             receiveConnectRequest(bytes, on: connection)
             return
@@ -220,6 +233,9 @@ public final class Replica {
             if let ensemble, ensemble.isLearner { ensemble.peer.touch(session, timeoutMs: connection.negotiatedTimeoutMs) }
         }
         let recordStart = reader.offset
+        // Every request enters Apache's PrepRequestProcessor on a standalone server or the leader;
+        // a learner's reads never do (its writes are counted where the leader prepares them).
+        if ensemble?.isLearner != true { metrics.count(.prepProcessorRequestQueued) }
         switch header.type {
         case OpCode.auth.rawValue:
             receiveAuth(header, &reader, on: connection)
@@ -269,6 +285,7 @@ public final class Replica {
             send(FrameEncoder.reply(ReplyHeader(xid: header.xid, zxid: 0, err: 0), .none), to: connection)
         } else {
             log(.warn, "ZooKeeperServer", "Authentication failed for scheme: \(packet.scheme)")
+            stats.authFailedCount += 1
             let reply = ReplyHeader(xid: header.xid, zxid: 0, err: ErrorCode.authFailed.rawValue)
             send(FrameEncoder.reply(reply, .none), to: connection)
             close(connection, reason: "authentication failed")
@@ -315,7 +332,12 @@ public final class Replica {
         case .durable(let zxid, let txns, let syncNanoseconds):
             // After a failure the log lane reports nothing more; a late report is of txns dropped.
             guard logFailure == nil else { return }
-            schedule.logged(txns: txns, syncNanoseconds: syncNanoseconds)
+            schedule.logged(txns: txns)
+            if txns > 0 {
+                // Apache times fsyncs only when it makes them (forceSync).
+                if config.forceSync { metrics.observe(.fsyncTime, syncNanoseconds / 1_000_000) }
+                metrics.observe(.syncProcessorBatchSize, Int64(txns))
+            }
             markDurable(through: zxid)
             if ensemble != nil { peerDurable(through: zxid) }
         case .logFailed(let reason):
@@ -323,12 +345,13 @@ public final class Replica {
         case .snapshotChunkWritten:
             schedule.chunkWritten(&persist)
         case .snapshotWritten(let zxid, let bytes, let elapsedNanoseconds):
-            schedule.snapshotFinished(elapsedNanoseconds: elapsedNanoseconds)
+            schedule.snapshotFinished()
+            metrics.observe(.snapshotTime, elapsedNanoseconds / 1_000_000)
             lastSnapshot = (zxid, now.wallMs / 1000)
             log(.info, "FileTxnSnapLog", "Snapshot \(SnapshotFormat.fileName(zxid: zxid)) written (\(bytes) bytes) in \(elapsedNanoseconds / 1_000_000) ms")
             snapshotFinishedForPeer()
         case .snapshotFailed(let reason):
-            schedule.snapshotFinished(elapsedNanoseconds: nil)
+            schedule.snapshotFinished()
             log(.warn, "SyncRequestProcessor", "Snapshot failed: \(reason)")
             snapshotFinishedForPeer()
         case .purged(let paths):
@@ -374,6 +397,7 @@ public final class Replica {
     private func failLog(_ reason: String) {
         guard logFailure == nil else { return }
         logFailure = reason
+        metrics.count(.unrecoverableErrorCount)
         log(.error, "SyncRequestProcessor", "Severe unrecoverable error writing the transaction log: \(reason); refusing writes until restart")
         // An ensemble member cannot acknowledge anything any more: it stops serving, and the quorum
         // carries on without it (Apache exits).
@@ -423,6 +447,7 @@ public final class Replica {
         invariant(proposed.last.map { $0.zxid < entry.zxid } ?? true, "txn 0x\(Zxid(entry.zxid).hex) proposed after a newer one")
         proposed.append(entry)
         persist.append(.append(entry))
+        metrics.count(.syncProcessorRequestQueued)
     }
 
     /// Zab committed through `zxid` (a quorum has it durable; this server's own log may still be
@@ -455,7 +480,10 @@ public final class Replica {
     /// oldest unanswered write of its session's connection, if that has the txn's cxid.
     private func apply(_ entry: TxnEntry) {
         let applied = database.apply(entry, committedThrough: committedZxid, changes: &changes)
-        stats.committedTxns += 1
+        metrics.count(.requestCommitQueued)
+        if !changes.isEmpty { metrics.observeWrites(of: entry.txn) }  // a txn that failed changed nothing
+        // FinalRequestProcessor's figure: from the txn's creation (the leader's clock) to its application here.
+        metrics.observe(.propagationLatency, max(0, now.wallMs - entry.header.time))
         // The local connection this txn answers, if any: its session's, when that connection's
         // oldest unanswered request is this one (a createSession answers the pending connect).
         // Recording the result sends nothing yet: the watches it fires are queued first.
@@ -466,10 +494,16 @@ public final class Replica {
             : origin?.complete(cxid: entry.header.cxid, result: applied.result) ?? false
         applySessionChange(applied.sessionChange, otherwiseClose: answersOrigin ? nil : origin)
         notifications.removeAll(keepingCapacity: true)
-        for change in changes { watches.fire(change, into: &notifications) }
+        for change in changes {
+            let before = notifications.count
+            watches.fire(change, into: &notifications)
+            if notifications.count > before { metrics.observe(change.watchCountSummary, Int64(notifications.count - before)) }
+        }
         for (watcher, event) in notifications {
             guard let connection = connections[watcher], !connection.isClosing else { continue }
-            send(Replica.notificationFrame(event), to: connection)
+            let frame = Replica.notificationFrame(event)
+            metrics.count(.watchBytes, by: Int64(frame.count))
+            send(frame, to: connection)
         }
         guard answersOrigin, let connection = origin, !connection.isClosing else { return }
         if createsSession { finishSessionCreation(connection) } else { answerReady(connection) }
@@ -505,13 +539,24 @@ public final class Replica {
     }
 
     func finishReply(_ request: PendingRequest, _ header: ReplyHeader, _ body: ResponseBody, lastOp: String, on connection: Connection) {
-        send(FrameEncoder.reply(header, body), to: connection)
+        let frame = FrameEncoder.reply(header, body)
+        metrics.count(.responseBytes, by: Int64(frame.count))
+        send(frame, to: connection)
         let latency = max(0, now.monotonicMs - request.receivedAtMs)
+        // Apache's ServerStats.updateLatency: requests with a txn are updates, the rest reads.
+        if case .write = request.kind { metrics.observe(.updateLatency, latency) } else { metrics.observe(.readLatency, latency) }
         connection.stats.recordLatency(latency)
         connection.stats.lastOp = lastOp
         connection.stats.lastCxid = request.xid
         connection.stats.lastZxid = Zxid(header.zxid)
         connection.stats.lastResponseWallMs = now.wallMs
         stats.recordLatency(latency)
+    }
+}
+
+extension Replica {
+    /// Recovery's figures, reported by the shell that recovered the database.
+    public func recordStartup(dbInitMs: Int64, snapshotLoadMs: Int64, replayMs: Int64, txnsReplayed: Int) {
+        metrics.recordStartup(dbInitMs: dbInitMs, snapshotLoadMs: snapshotLoadMs, replayMs: replayMs, txnsReplayed: txnsReplayed)
     }
 }

@@ -33,6 +33,10 @@ public struct HostSnapshot: Sendable, Equatable {
     public var openFileDescriptors: Int = -1
     public var maxFileDescriptors: Int = -1
     public var residentMemoryBytes: Int = 0
+    public var virtualMemoryBytes: Int = 0
+    /// User plus system CPU time of the process so far, and when it started (Unix seconds): `/metrics`.
+    public var cpuSeconds: Double = 0
+    public var startTimeSeconds: Double = 0
     public var dataDirSizeBytes: Int = 0
     public var dataLogDirSizeBytes: Int = 0
     /// The `conf` four-letter word's lines (key=value), rendered by the shell from its configuration.
@@ -63,6 +67,8 @@ public enum ReplicaInput: Sendable {
     case fourLetterWord(ConnectionID, FourLetterWord, argument: Int64?, host: HostSnapshot)
     /// The connection is gone (EOF, error, or closed after a `.close` effect).
     case disconnected(ConnectionID)
+    /// The shell refused a connection (maxClientCnxns, maxCnxns): counted as `connection_rejected`.
+    case connectionRejected
     /// Time passed: expire sessions, delete empty containers and expired TTL nodes, purge.
     case tick
     /// What storage did with the commands the replica asked for (`.persist` effects): txns durable

@@ -2,7 +2,8 @@
 struct ServerStats {
     var packetsReceived = 0
     var packetsSent = 0
-    var committedTxns = 0
+    /// Requests refused for bad credentials (`auth_failed_count`).
+    var authFailedCount = 0
     var minLatencyMs: Int64 = Int64.max
     var maxLatencyMs: Int64 = 0
     var totalLatencyMs: Int64 = 0
@@ -12,10 +13,24 @@ struct ServerStats {
     var minResponseBytes = -1
     var maxResponseBytes = -1
 
+    /// Sizes of the txns this leader proposed (Apache's `Leader.proposalStats`); -1 before the first.
+    var lastProposalBytes = -1
+    var minProposalBytes = -1
+    var maxProposalBytes = -1
+
     mutating func recordResponse(bytes: Int) {
-        lastResponseBytes = bytes
-        minResponseBytes = minResponseBytes < 0 ? bytes : min(minResponseBytes, bytes)
-        maxResponseBytes = max(maxResponseBytes, bytes)
+        ServerStats.record(bytes, &lastResponseBytes, &minResponseBytes, &maxResponseBytes)
+    }
+
+    mutating func recordProposal(bytes: Int) {
+        ServerStats.record(bytes, &lastProposalBytes, &minProposalBytes, &maxProposalBytes)
+    }
+
+    /// Apache's `BufferStats.setLastBufferSize`.
+    private static func record(_ bytes: Int, _ last: inout Int, _ minimum: inout Int, _ maximum: inout Int) {
+        last = bytes
+        minimum = minimum < 0 ? bytes : min(minimum, bytes)
+        maximum = max(maximum, bytes)
     }
 
     mutating func recordLatency(_ ms: Int64) {
@@ -28,11 +43,20 @@ struct ServerStats {
     var minLatency: Int64 { latencyCount == 0 ? 0 : minLatencyMs }
     /// Apache's average: a double rounded to 4 decimals ("0.0", "0.3333").
     var averageLatency: String { formatAverage(totalLatencyMs, latencyCount) }
+    var averageLatencyValue: Double { Double(averageLatency) ?? 0 }
 
+    /// `srst`: latency, packet counts and response sizes start over (`ServerStats.reset`); the
+    /// failed-auth count and the leader's proposal sizes (reset only by the four-letter word, below) stay.
     mutating func reset() {
-        let committed = committedTxns
+        let kept = self
         self = ServerStats()
-        committedTxns = committed
+        authFailedCount = kept.authFailedCount
+        (lastProposalBytes, minProposalBytes, maxProposalBytes) = (kept.lastProposalBytes, kept.minProposalBytes, kept.maxProposalBytes)
+    }
+
+    /// The `srst` four-letter word on a leader also resets its proposal sizes.
+    mutating func resetProposalSizes() {
+        (lastProposalBytes, minProposalBytes, maxProposalBytes) = (-1, -1, -1)
     }
 }
 

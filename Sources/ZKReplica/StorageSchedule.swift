@@ -2,38 +2,15 @@
 /// snapshot (`SyncRequestProcessor.shouldSnapshot`: after snapCount/2 + rand(snapCount/2) txns, so
 /// the servers of an ensemble do not all snapshot at once), streaming the snapshot in chunks with
 /// backpressure (at most `Limits.snapshotChunksInFlightMax` chunks waiting for the disk, so a slow
-/// disk slows the snapshot, not memory), rolling the log with it, autopurge timing, and the fsync
-/// and snapshot durations `mntr` reports.
+/// disk slows the snapshot, not memory), rolling the log with it, and autopurge timing.
 import ZKCore
 import ZKStorage
 import ZKDataTree
-
-/// count/sum/min/max of a duration, reported by `mntr` as Apache's BASIC summaries.
-struct DurationSummary {
-    var count: Int64 = 0
-    var sum: Int64 = 0
-    var min: Int64 = 0
-    var max: Int64 = 0
-
-    mutating func add(_ ms: Int64) {
-        min = count == 0 ? ms : Swift.min(min, ms)
-        max = Swift.max(max, ms)
-        count += 1
-        sum += ms
-    }
-
-    func metrics(_ name: String) -> [(String, String)] {
-        let average = count == 0 ? "0.0" : String(Double(sum) / Double(count))
-        return [("avg_\(name)", average), ("min_\(name)", String(min)), ("max_\(name)", String(max)),
-                ("cnt_\(name)", String(count)), ("sum_\(name)", String(sum))]
-    }
-}
 
 struct StorageSchedule {
     private let snapCount: Int
     private let purgeIntervalMs: Int64
     private let retainCount: Int
-    private let forceSync: Bool
     private let limits: Limits
     private var random: SeededRandom
     private var txnsSinceSnapshot = 0
@@ -44,14 +21,11 @@ struct StorageSchedule {
     /// From `snapshotBegin` until `snapshotWritten`/`snapshotFailed`.
     private(set) var snapshotInProgress = false
     private var nextPurgeMs: Int64
-    private(set) var fsyncTimes = DurationSummary()
-    private(set) var snapshotTimes = DurationSummary()
 
     init(config: ReplicaConfig, nowMs: Int64) {
         snapCount = config.snapCount
         purgeIntervalMs = config.autopurgeIntervalMs
         retainCount = config.autopurgeRetainCount
-        forceSync = config.forceSync
         limits = config.limits
         random = SeededRandom(seed: config.randomSeed)
         threshold = StorageSchedule.randomThreshold(config.snapCount, &random)
@@ -65,8 +39,7 @@ struct StorageSchedule {
     }
 
     /// A group commit finished: counts its txns toward the next snapshot.
-    mutating func logged(txns: Int, syncNanoseconds: Int64) {
-        if forceSync && txns > 0 { fsyncTimes.add(syncNanoseconds / 1_000_000) }
+    mutating func logged(txns: Int) {
         txnsSinceSnapshot += txns
     }
 
@@ -113,9 +86,8 @@ struct StorageSchedule {
         streamSnapshot(&persist)
     }
 
-    mutating func snapshotFinished(elapsedNanoseconds: Int64?) {
+    mutating func snapshotFinished() {
         snapshotInProgress = false
-        if let elapsedNanoseconds { snapshotTimes.add(elapsedNanoseconds / 1_000_000) }
     }
 
     /// Whether autopurge is due at `nowMs`; if so the next one is scheduled.
@@ -124,6 +96,4 @@ struct StorageSchedule {
         nextPurgeMs = nowMs + purgeIntervalMs
         persist.append(.purge(retainCount: retainCount))
     }
-
-    var metrics: [(String, String)] { fsyncTimes.metrics("fsynctime") + snapshotTimes.metrics("snapshottime") }
 }

@@ -463,6 +463,19 @@ struct ConfigBuilder {
             if let v = nonEmpty(e) {
                 if v.hasPrefix("/") { config.adminCommandURL = v } else { invalid(e, "expected a path starting with /") }
             }
+        case "metricsProvider.className":
+            // Apache fails startup on a class it cannot load; so do we, naming the line.
+            switch e.value {
+            case ServerConfig.prometheusProviderClass: config.prometheusMetricsEnabled = true
+            case ServerConfig.defaultProviderClass: config.prometheusMetricsEnabled = false
+            default:
+                invalid(e, "expected \(ServerConfig.prometheusProviderClass) or \(ServerConfig.defaultProviderClass)")
+            }
+        case "metricsProvider.httpHost": if let v = nonEmpty(e) { config.metricsHTTPHost = v }
+        case "metricsProvider.httpPort": if let v = integer(e, 0...65535) { config.metricsHTTPPort = v }
+        case "metricsProvider.exportJvmInfo":
+            // There is no JVM: accepted (a boolean, as Apache parses it) and nothing to export.
+            _ = boolean(e)
         default: return false
         }
         return true

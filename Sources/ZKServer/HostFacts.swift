@@ -16,6 +16,7 @@ import ZKPosix
 struct HostFacts: Sendable, Equatable {
     var openFileDescriptors: Int = -1
     var residentMemoryBytes: Int = 0
+    var virtualMemoryBytes: Int = 0
     var dataDirSizeBytes: Int = 0
     var dataLogDirSizeBytes: Int = 0
     /// `envi`'s host.name, user.name and user.home: getaddrinfo may wait on DNS and getpwuid_r on

@@ -22,7 +22,9 @@ extension Server {
     static func sampleHostFacts(config: ServerConfig, previous: HostFacts) -> HostFacts {
         var facts = HostFacts()
         facts.openFileDescriptors = (try? SystemInfo.openFileDescriptorCount()) ?? -1
-        facts.residentMemoryBytes = Int((try? SystemInfo.residentMemoryBytes()) ?? 0)
+        let memory = (try? SystemInfo.memoryBytes()) ?? (virtual: 0, resident: 0)
+        facts.residentMemoryBytes = Int(memory.resident)
+        facts.virtualMemoryBytes = Int(memory.virtual)
         // Apache 3.8.0 reports the txn log directory's size as the data dir size and the snapshot
         // directory's as the log dir size (its FileTxnSnapLog calls the log directory "dataDir");
         // 3.8.4 swapped them back. We match the reference server, 3.8.0.
@@ -56,6 +58,9 @@ extension Server {
         host.openFileDescriptors = facts.openFileDescriptors
         host.maxFileDescriptors = Int(SystemInfo.maxFileDescriptorCount())
         host.residentMemoryBytes = facts.residentMemoryBytes
+        host.virtualMemoryBytes = facts.virtualMemoryBytes
+        host.cpuSeconds = Double(SystemInfo.cpuTime().totalMicroseconds) / 1_000_000
+        host.startTimeSeconds = Double(startWallMs) / 1000
         host.dataDirSizeBytes = facts.dataDirSizeBytes
         host.dataLogDirSizeBytes = facts.dataLogDirSizeBytes
         host.conf = confLines(dataDirSize: host.dataDirSizeBytes, dataLogSize: host.dataLogDirSizeBytes)

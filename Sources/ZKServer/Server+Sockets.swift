@@ -30,11 +30,13 @@ extension Server {
         if config.maxClientCnxns > 0 && perIP >= config.maxClientCnxns {
             logger.warn("Too many connections from \(remote.javaDescription) - max is \(config.maxClientCnxns)")
             Socket.close(fd)
+            replica.handle(.connectionRejected, now: Server.clock())
             return
         }
         if sockets.count >= config.limits.connectionsMax || (config.maxCnxns > 0 && sockets.count >= config.maxCnxns) {
             logger.warn("Too many connections - max is \(config.maxCnxns > 0 ? config.maxCnxns : config.limits.connectionsMax)")
             Socket.close(fd)
+            replica.handle(.connectionRejected, now: Server.clock())
             return
         }
         let id = ConnectionID(nextConnectionID)
@@ -199,6 +201,7 @@ extension Server {
         drainEffects()
         peers?.stop()
         admin?.stop()
+        metricsServer?.stop()
         logLane?.stop()
         logLane = nil
         snapshotLane?.stop()

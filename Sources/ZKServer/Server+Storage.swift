@@ -15,7 +15,8 @@ extension Server {
         let start = monotonicMilliseconds()
         let database: RecoveredDatabase
         do {
-            database = try Recovery.recover(disk: PosixDisk(), layout: layout, extendedTypesEnabled: config.extendedTypesEnabled)
+            database = try Recovery.recover(disk: PosixDisk(), layout: layout, extendedTypesEnabled: config.extendedTypesEnabled,
+                                            nanoseconds: monotonicNanoseconds)
         } catch {
             throw .fatal("Unable to load database on disk: \(error)")
         }

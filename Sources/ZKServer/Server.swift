@@ -57,7 +57,11 @@ public final class Server: @unchecked Sendable {
     /// The election and quorum ports, in an ensemble (nil standalone).
     var peers: PeerNetwork?
     /// Apache's AdminServer over HTTP (`admin.enableServer`), nil when off or when it could not bind.
-    var admin: AdminServer?
+    var admin: HTTPServer?
+    /// Prometheus' `/metrics` (`metricsProvider.className`), nil when off.
+    var metricsServer: HTTPServer?
+    /// When this process started, for `process_start_time_seconds`.
+    let startWallMs = wallClockMilliseconds()
     let myID: ServerID?
 
     /// The port the client listener is bound to (useful with `clientPort=0`).
@@ -85,7 +89,9 @@ public final class Server: @unchecked Sendable {
         replicaConfig.forceSync = config.forceSync
         replicaConfig.randomSeed = UInt64(bitPattern: wallClockMilliseconds())
         layout = StorageLayout(dataDir: config.dataDir, dataLogDir: config.dataLogDir)
+        let recoveryStartMs = monotonicMilliseconds()
         let database = try Server.recover(config, layout: layout, logger: logger)
+        let dbInitMs = monotonicMilliseconds() - recoveryStartMs
         // An ensemble member snapshots at startup only when it has none (a fresh data directory), as
         // Apache's followers do: its log may end with txns no quorum acknowledged, and a snapshot of
         // those would make a leader's TRUNC below them impossible.
@@ -100,6 +106,8 @@ public final class Server: @unchecked Sendable {
             ensemble = start
         }
         replica = Replica(config: replicaConfig, tree: database.tree, sessions: database.sessions, now: Server.clock(), ensemble: ensemble)
+        replica.recordStartup(dbInitMs: dbInitMs, snapshotLoadMs: database.snapshotLoadNanoseconds / 1_000_000,
+                              replayMs: database.replayNanoseconds / 1_000_000, txnsReplayed: database.replayedTxns)
         if let zxid = database.snapshotZxid {
             // `last_snapshot` reports the loaded snapshot until one is written, with the file's time (Apache's).
             let path = layout.snapshotDirectory + "/" + SnapshotFormat.fileName(zxid: zxid)
@@ -168,6 +176,7 @@ public final class Server: @unchecked Sendable {
         }
         try hostFacts.start()
         startAdminServer()
+        try startMetricsServer()
         // Java names its (dual-stack) wildcard listener 0.0.0.0/0.0.0.0 too.
         let bound = listener!.isWildcard ? "0.0.0.0/0.0.0.0:\(clientPort)" : listener!.localAddress.javaDescription
         logger.info("binding to port \(bound)")
@@ -214,6 +223,7 @@ public final class Server: @unchecked Sendable {
                 replica.handle(.tick, now: Server.clock())
                 peers?.tick(nowMs: lastTickMs)
                 admin?.tick(nowMs: lastTickMs)
+                metricsServer?.tick(nowMs: lastTickMs)
                 feedPeerInputs()
                 if acceptsPaused, let listener {
                     acceptsPaused = false
@@ -231,8 +241,9 @@ public final class Server: @unchecked Sendable {
         case Server.listenerToken: acceptConnections()
         case EventLoop.signalToken: receiveSignal()
         case EventLoop.wakeupToken: break
-        case let token where AdminServer.owns(token):
-            admin?.handle(event, readBuffer: &readBuffer, nowMs: monotonicMilliseconds())
+        case let token where HTTPServer.owns(token):
+            let http = admin?.owns(token) == true ? admin : metricsServer
+            http?.handle(event, readBuffer: &readBuffer, nowMs: monotonicMilliseconds())
         case let token where PeerNetwork.owns(token):
             peers?.handle(event, readBuffer: &readBuffer)
         default:
@@ -266,14 +277,31 @@ extension Server {
         guard config.adminEnableServer else { return }
         let names = AdminCommand.allCases.map(\.rawValue)
         do {
-            admin = try AdminServer(host: config.adminServerAddress, port: config.adminServerPort,
-                                    commandURL: config.adminCommandURL, commandNames: names, loop: loop, logger: logger) {
-                [unowned self] name, arguments in
+            let routes = AdminRoutes(commandURL: config.adminCommandURL, commandNames: names) { [unowned self] name, arguments in
                 replica.adminCommand(name, arguments: arguments, host: hostSnapshot(facts: hostFacts))
             }
+            admin = try HTTPServer(name: "AdminServer", host: config.adminServerAddress, port: config.adminServerPort,
+                                   tokens: HTTPServer.adminTokens, loop: loop, logger: logger, respond: routes.response)
             logger.info("Started AdminServer on address \(config.adminServerAddress), port \(admin!.localPort) and command URL \(config.adminCommandURL)")
         } catch {
             logger.warn("Problem starting AdminServer on \(config.adminServerAddress):\(config.adminServerPort): \(error); running without it")
         }
+    }
+}
+
+extension Server {
+    /// Starts Prometheus' `/metrics` when configured. Apache cannot boot without its metrics provider,
+    /// so a port that cannot be bound stops startup here too.
+    func startMetricsServer() throws(ServerError) {
+        guard config.prometheusMetricsEnabled else { return }
+        let routes = MetricsRoutes { [unowned self] in replica.prometheusText(host: hostSnapshot(facts: hostFacts)) }
+        do {
+            metricsServer = try HTTPServer(name: "PrometheusMetricsProvider", host: config.metricsHTTPHost,
+                                           port: config.metricsHTTPPort, tokens: HTTPServer.metricsTokens, loop: loop,
+                                           logger: logger, respond: routes.response)
+        } catch {
+            throw .fatal("Cannot start the /metrics endpoint on \(config.metricsHTTPHost):\(config.metricsHTTPPort): \(error)")
+        }
+        logger.info("Started /metrics HTTP endpoint at host: \(config.metricsHTTPHost), port: \(metricsServer!.localPort)")
     }
 }

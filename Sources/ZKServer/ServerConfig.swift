@@ -109,8 +109,8 @@ public struct ServerConfig: Sendable, Equatable {
 
     // MARK: Admin server and logging
 
-    /// `admin.enableServer` (Apache's AdminServer, HTTP). Kept for `conf`; the shell decides.
-    public var adminEnableServer: Bool = false
+    /// `admin.enableServer` (Apache's AdminServer, HTTP), on by default as in Apache.
+    public var adminEnableServer: Bool = true
     /// `admin.serverAddress`.
     public var adminServerAddress: String = "0.0.0.0"
     /// `admin.serverPort`.
@@ -119,6 +119,14 @@ public struct ServerConfig: Sendable, Equatable {
     public var initialConfiguration = ""
     /// `admin.commandURL`: where the commands live.
     public var adminCommandURL: String = "/commands"
+    /// `metricsProvider.className`: Prometheus' provider serves `/metrics`; Apache's default
+    /// provider (and no class) serves nothing beyond `mntr`.
+    public var prometheusMetricsEnabled = false
+    /// `metricsProvider.httpHost` and `metricsProvider.httpPort`: where `/metrics` listens.
+    public var metricsHTTPHost: String = "0.0.0.0"
+    public var metricsHTTPPort: Int = 7000
+    public static let prometheusProviderClass = "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider"
+    public static let defaultProviderClass = "org.apache.zookeeper.metrics.impl.DefaultMetricsProvider"
     /// `logLevel` or `log.level`: our own key (Apache sets this in log4j.properties, which
     /// `start-zookeeper --log_level` writes as `zookeeper.console.threshold`).
     public var logLevel: LogLevel = .info

@@ -260,6 +260,8 @@ public struct ZabLeader: Sendable {
     public var syncedObservers: [ServerID] { learners.values.filter { $0.stage == .synced && $0.isObserver }.compactMap(\.sid).sorted() }
     public var syncedFollowers: [ServerID] { learners.values.filter { $0.stage == .synced && !$0.isObserver }.compactMap(\.sid).sorted() }
     public var followers: [ServerID] { learners.values.filter { !$0.isObserver }.compactMap(\.sid).sorted() }
+    /// Every connected learner that said who it is, observers too (`mntr`'s zk_learners).
+    public var learnerCount: Int { learners.values.filter { $0.sid != nil }.count }
     public var pendingSyncCount: Int { pendingSyncs.count }
 
     // MARK: Discovery

@@ -65,7 +65,8 @@ import Testing
         #expect(h.create(c, "/e", mode: .ephemeral).err == .ok)
         let text = h.fourLetterWord(h.open(), .mntr)
         for line in ["zk_server_state\tstandalone", "zk_znode_count\t6", "zk_ephemerals_count\t1",
-                     "zk_global_sessions\t1", "zk_outstanding_requests\t0", "zk_commit_count\t2"] {
+                     "zk_global_sessions\t1", "zk_outstanding_requests\t0", "zk_commit_count\t0",
+                     "zk_request_commit_queued\t2"] {
             #expect(text.contains(line + "\n"), "\(line)")
         }
     }

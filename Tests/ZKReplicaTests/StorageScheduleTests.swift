@@ -55,7 +55,7 @@ import Testing
             var persist: [StorageCommand] = []
             var logged = 0
             while s.maybeStartSnapshot(tree: tree, sessions: [], &persist) == nil {
-                s.logged(txns: 1, syncNanoseconds: 0)
+                s.logged(txns: 1)
                 logged += 1
                 #expect(logged <= 10)
             }
@@ -69,11 +69,11 @@ import Testing
         var s = Self.schedule(chunkNodes: 2, chunksInFlight: 2)
         let tree = Self.tree(nodes: 7) // 8 nodes with "/", "/zookeeper", "/zookeeper/quota"... at least 4 chunks
         var persist: [StorageCommand] = []
-        s.logged(txns: 100, syncNanoseconds: 0)
+        s.logged(txns: 100)
         #expect(s.maybeStartSnapshot(tree: tree, sessions: [], &persist) == Zxid(7))
         #expect(Self.kinds(persist) == ["roll", "begin 7", "chunk", "chunk"], "at most 2 chunks wait for the disk")
         // No second snapshot while this one is being written, however many txns are logged.
-        s.logged(txns: 100, syncNanoseconds: 0)
+        s.logged(txns: 100)
         var more: [StorageCommand] = []
         #expect(s.maybeStartSnapshot(tree: tree, sessions: [], &more) == nil && more.isEmpty)
         var all = persist
@@ -90,7 +90,7 @@ import Testing
         let bytes = all.flatMap { if case .snapshotChunk(let b) = $0 { return b } else { return [] } }
         let loaded = try? SnapshotReader.read(bytes, snapshotZxid: Zxid(7), extendedTypesEnabled: false)
         #expect(loaded?.tree.node("/n6") != nil)
-        s.snapshotFinished(elapsedNanoseconds: 3_000_000)
+        s.snapshotFinished()
         #expect(!s.snapshotInProgress)
         #expect(s.maybeStartSnapshot(tree: tree, sessions: [], &more) != nil, "the txns logged meanwhile count toward the next")
     }
@@ -107,17 +107,5 @@ import Testing
         var none: [StorageCommand] = []
         never.purgeIfDue(nowMs: 1_000_000, &none)
         #expect(none.isEmpty)
-    }
-
-    @Test func fsyncAndSnapshotTimesAreSummarizedForMntr() {
-        var s = Self.schedule()
-        s.logged(txns: 3, syncNanoseconds: 4_000_000)
-        s.logged(txns: 1, syncNanoseconds: 2_000_000)
-        s.snapshotFinished(elapsedNanoseconds: 7_000_000)
-        s.snapshotFinished(elapsedNanoseconds: nil)
-        let metrics = Dictionary(s.metrics, uniquingKeysWith: { a, _ in a })
-        #expect(metrics["cnt_fsynctime"] == "2" && metrics["min_fsynctime"] == "2" && metrics["max_fsynctime"] == "4")
-        #expect(metrics["avg_fsynctime"] == "3.0" && metrics["sum_fsynctime"] == "6")
-        #expect(metrics["cnt_snapshottime"] == "1" && metrics["max_snapshottime"] == "7")
     }
 }

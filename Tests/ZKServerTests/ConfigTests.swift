@@ -136,13 +136,29 @@ private let tutorialConfig = """
     }
 
     @Test func unknownKeysWarnAndRepeatsWarn() throws {
-        let parsed = try #require(parse("dataDir=/d\nfoo=bar\nticktime=5\nmetricsProvider.httpPort=7000\ndataDir=/e\n"))
+        let parsed = try #require(parse("dataDir=/d\nfoo=bar\nticktime=5\nmetricsProvider.numWorkerThreads=2\ndataDir=/e\n"))
         #expect(parsed.config.dataDir == "/e" && parsed.config.tickTimeMs == 2000)
         #expect(parsed.warnings == [
             "zoo.cfg:2: unknown key 'foo' (ignored)",
             "zoo.cfg:3: unknown key 'ticktime' (ignored); did you mean 'tickTime'?",
-            "zoo.cfg:4: metricsProvider.httpPort is not supported by this server (ignored)",
+            "zoo.cfg:4: metricsProvider.numWorkerThreads is not supported by this server (ignored)",
             "zoo.cfg:5: dataDir is set again (also on line 1); the last value wins",
+        ])
+    }
+
+    @Test func metricsProviderAndAdminServerKeys() throws {
+        let defaults = try #require(parse("dataDir=/d\n")).config
+        #expect(defaults.adminEnableServer && defaults.adminServerPort == 8080 && !defaults.prometheusMetricsEnabled)
+        let text = "dataDir=/d\nmetricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider\n"
+            + "metricsProvider.httpHost=127.0.0.1\nmetricsProvider.httpPort=7001\nmetricsProvider.exportJvmInfo=false\n"
+            + "zookeeper.admin.enableServer=false\n"
+        let parsed = try #require(parse(text))
+        #expect(parsed.warnings.isEmpty)
+        #expect(parsed.config.prometheusMetricsEnabled && parsed.config.metricsHTTPHost == "127.0.0.1" && parsed.config.metricsHTTPPort == 7001)
+        #expect(!parsed.config.adminEnableServer)
+        #expect(errors("dataDir=/d\nmetricsProvider.className=com.example.Nope\n") == [
+            "zoo.cfg:2: invalid value for metricsProvider.className: 'com.example.Nope' (expected "
+                + "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider or org.apache.zookeeper.metrics.impl.DefaultMetricsProvider)",
         ])
     }
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from kazoo.client import KazooClient
 
-from conftest import APACHE_JARS, ZK_SERVER_BIN, free_port, log_tail, wait_until
+from conftest import APACHE_JARS, SERVLET_API_JAR, ZK_SERVER_BIN, free_port, log_tail, wait_until
 
 # Short ticks keep elections, failure detection and syncLimit quick on loopback.
 TICK_MS = 500
@@ -101,6 +101,8 @@ class Ensemble:
     dynamic_version: int | None = None
     # Extra JVM flags for the Apache servers (system properties).
     apache_flags: list[str] = field(default_factory=list)
+    # Extra zoo.cfg keys per server (AdminServer and metrics ports, say), applied by `configure`.
+    member_config: dict[int, dict[str, str]] = field(default_factory=dict)
 
     @classmethod
     def create(cls, root: Path, kinds: dict[int, str], observers: tuple[int, ...] = (),
@@ -129,6 +131,11 @@ class Ensemble:
         member.data_log_dir = member.directory / "datalog"
         self._write_config(member)
 
+    def configure(self, sid: int, **keys: str):
+        """Adds zoo.cfg keys for one server (dots spelled as `__`: `admin__serverPort="8081"`)."""
+        self.member_config.setdefault(sid, {}).update({key.replace("__", "."): value for key, value in keys.items()})
+        self._write_config(self.members[sid])
+
     def _write_config(self, member: Member):
         config = {
             "tickTime": str(TICK_MS), "initLimit": str(INIT_LIMIT), "syncLimit": str(SYNC_LIMIT),
@@ -137,6 +144,7 @@ class Ensemble:
         }
         if member.data_log_dir is not None:
             config["dataLogDir"] = str(member.data_log_dir)
+        config.update(self.member_config.get(member.sid, {}))
         if member.sid in self.observers:
             config["peerType"] = "observer"
         servers = {}
@@ -165,7 +173,9 @@ class Ensemble:
                 args = [ZK_SERVER_BIN, str(member.directory / "zoo.cfg")]
             else:
                 args = ["java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                        "-Dzookeeper.admin.enableServer=false", *self.apache_flags, "-cp", ":".join(APACHE_JARS),
+                        "-Dzookeeper.admin.enableServer=false", *self.apache_flags,
+                        # Jetty (the AdminServer) needs the servlet API, which Debian's package leaves out.
+                        "-cp", ":".join(APACHE_JARS + ([SERVLET_API_JAR] if os.path.exists(SERVLET_API_JAR) else [])),
                         "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(member.directory / "zoo.cfg")]
             with open(member.log_path, "wb") as log:
                 member.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -1,7 +1,6 @@
-"""The AdminServer (issue 12, in progress): the same HTTP requests to Apache ZooKeeper 3.8's AdminServer
-and to ours, with the same client activity, compared command by command: the same keys, nested the
-same way, with values of the same JSON types. Commands we do not answer yet are listed in
-NOT_YET and must say "Unknown command" until they are done.
+"""The AdminServer: the same HTTP requests to Apache ZooKeeper 3.8's AdminServer and to ours, with the
+same client activity, compared command by command: the same keys, nested the same way, with values of
+the same JSON types; standalone, and on the leader, a follower and an observer of an ensemble of each kind.
 """
 from __future__ import annotations
 
@@ -25,7 +24,7 @@ APACHE_COMMANDS = {
     "watches_by_path": ["wchp"], "zabstate": [],
 }
 NOT_YET: set[str] = set()
-# `monitor`: our figures under Apache's names and types; Apache's registry has hundreds more.
+# `monitor`: every one of Apache's figures under its name and type, and this one of our own.
 OUR_OWN_MONITOR_KEYS = {"resident_memory_bytes"}
 
 
@@ -115,6 +114,8 @@ def test_a_command_and_its_aliases_answer_with_apaches_keys_and_types(pair, name
                     continue
                 assert key in apache, f"monitor: {key} is not one of Apache's names"
                 assert shape(value) == shape(apache[key]), (key, value, apache[key])
+            missing = set(apache) - set(swift)
+            assert not missing, f"monitor: Apache's {sorted(missing)} are missing"
             # The same figures as our `mntr`.
             mntr_keys = {line.split("\t")[0][3:] for line in pair["swift"].four_letter("mntr").splitlines()}
             assert mntr_keys <= set(swift), f"mntr figures missing from monitor: {mntr_keys - set(swift)}"
