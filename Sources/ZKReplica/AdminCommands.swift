@@ -147,10 +147,22 @@ extension Replica {
                 (path, .array(sessions.map(\.rawValue).sorted().map { .int($0) }))
             }))]
         case .observers:
-            let synced = ensemble?.peer.leader?.syncedObservers ?? []
+            // A leader's synced observers; a follower serves none here (no observer masters).
+            let synced = ensemble?.peer.leader?.syncedObserverLinks ?? []
             return [("synced_observers", .int(synced.count)),
-                    ("observers", .array(synced.map { .object([("sid", .int($0.rawValue))]) }))]
-        case .observerConnectionStatReset: return []
+                    ("observers", .array(synced.map { link in
+                        let stats = ensemble?.learnerLinks[link.id] ?? LearnerLinkStats(remote: "<null>", establishedWallMs: 0)
+                        return .object([
+                            ("remote_socket_address", .string(stats.remote)), ("sid", .int(link.sid.rawValue)),
+                            ("established", .int(stats.establishedWallMs)), ("queued_packets", .int(0)),
+                            ("queued_packets_size", .int(0)), ("packets_received", .int(stats.packetsReceived)),
+                            ("packets_sent", .int(stats.packetsSent)), ("requests", .int(stats.requests)),
+                            ("last_zxid", .int(stats.lastZxid.rawValue)),
+                        ])
+                    }))]
+        case .observerConnectionStatReset:
+            if let ensemble { for id in ensemble.learnerLinks.keys { ensemble.learnerLinks[id]!.reset() } }
+            return []
         case .lastSnapshot:
             // Long.toHexString of the zxid (-1, all ones, when there is none) and seconds.
             return [("zxid", .string(String(UInt64(bitPattern: lastSnapshot?.zxid.rawValue ?? -1), radix: 16))),
@@ -158,8 +170,18 @@ extension Replica {
         case .initialConfiguration: return [("initial_configuration", .string(host.initialConfiguration))]
         case .monitor: return monitorEntries(host)
         case .votingView:
+            // QuorumServerView: the voters' quorum, election and client addresses.
             let voters = ensemble?.peer.config.verifier.members.filter { $0.role == .participant } ?? []
-            return [("current_config", .object(voters.map { (String($0.id.rawValue), .string($0.verifierText)) }))]
+            return [("current_config", .object(voters.map { member in
+                (String(member.id.rawValue), .object([
+                    ("server_addresses", .array([.string(member.delimitedHost + ":" + String(member.quorumPort))])),
+                    ("election_addresses", .array([.string(member.electionAddress)])),
+                    // Apache knows only its own client address (and those a dynamic configuration gives).
+                    ("client_address", .string(member.dynamicClientAddress
+                        ?? (member.id == ensemble?.peer.config.myID ? host.clientAddress : ""))),
+                    ("learner_type", .string("participant")),
+                ]))
+            }))]
         case .systemProperties:
             // No JVM: the properties this process has an answer for, with Java's names.
             return host.environment.filter { !$0.1.hasPrefix("<NA>") }.map { ($0.0, .string($0.1)) }
@@ -167,7 +189,7 @@ extension Replica {
         case .dump: return dumpEntries()
         case .hash: return [("digests", .array([]))]  // no txn digests are kept (see docs/FORMATS.md)
         case .leader: return leaderEntries()
-        case .zabState: return zabStateEntries()
+        case .zabState: return zabStateEntries(host)
         }
     }
 
@@ -192,12 +214,16 @@ extension Replica {
             ("min_latency", .int(stats.minLatency)),
             ("num_alive_client_connections", .int(connections.count)),
             ("uptime", .int(now.monotonicMs - startedAtMs)),
-            ("auth_failed_count", .int(0)),
+            ("auth_failed_count", .int(stats.authFailedCount)),
             ("non_mtlsremote_conn_count", .int(0)),
             ("non_mtlslocal_conn_count", .int(0)),
         ])
         return [("version", .string(config.versionString)), ("read_only", .bool(false)),
-                ("server_stats", serverStats), ("client_response", buffers), ("node_count", .int(tree.nodeCount))]
+                ("server_stats", serverStats), ("client_response", buffers)]
+            + (ensemble?.isLeader == true ? [("proposal_stats", .object([
+                ("last_buffer_size", .int(stats.lastProposalBytes)), ("min_buffer_size", .int(stats.minProposalBytes)),
+                ("max_buffer_size", .int(stats.maxProposalBytes))]))] : [])
+            + [("node_count", .int(tree.nodeCount))]
     }
 
     /// `ServerCnxn.getConnectionInfo(brief)`, connections in id order.
@@ -247,8 +273,9 @@ extension Replica {
                 ("leader_ip", .string(address ?? ""))]
     }
 
-    private func zabStateEntries() -> [(String, JSONValue)] {
+    private func zabStateEntries(_ host: HostSnapshot) -> [(String, JSONValue)] {
         guard let ensemble else { return [("voting", .bool(false)), ("zabstate", .string(""))] }
+        let me = ensemble.peer.config.verifier.members.first { $0.id == ensemble.peer.config.myID }
         let voting = ensemble.peer.config.verifier.isVoter(ensemble.peer.config.myID)
         // Apache's QuorumPeer.ZabState, lowercased: election, discovery/synchronization, broadcast.
         let state: String
@@ -256,6 +283,26 @@ extension Replica {
         case .looking: state = "election"
         case .leading, .following, .observing: state = ensemble.peer.isServing ? "broadcast" : "synchronization"
         }
-        return [("voting", .bool(voting)), ("zabstate", .string(state))]
+        let zxid = tree.lastProcessedZxid
+        return [
+            ("myid", .int(ensemble.peer.config.myID.rawValue)), ("is_leader", .bool(ensemble.isLeader && ensemble.peer.isServing)),
+            ("quorum_address", Replica.multipleAddresses(me?.host ?? "", me?.quorumPort ?? 0)),
+            ("election_address", Replica.multipleAddresses(me?.host ?? "", me?.electionPort ?? 0)),
+            ("client_address", .string(host.clientAddress)), ("voting", .bool(voting)),
+            ("last_zxid", .string("0x" + String(UInt64(bitPattern: zxid.rawValue), radix: 16))),
+            ("zab_epoch", .int(Int64(zxid.epoch.rawValue))), ("zab_counter", .int(Int64(zxid.counter))),
+            ("zabstate", .string(state)),
+        ]
+    }
+
+    /// Apache's `MultipleAddresses` as Jackson writes the bean (one address here: no multiAddress).
+    static func multipleAddresses(_ host: String, _ port: Int) -> JSONValue {
+        let address: JSONValue = .string("\(host.contains(":") ? "[\(host)]" : host):\(port)")
+        return .object([
+            ("empty", .bool(false)), ("all_addresses", .array([address])), ("all_reachable_addresses", .array([address])),
+            ("one", address), ("reachable_address", address), ("wildcard_addresses", .array([.string("0.0.0.0:\(port)")])),
+            ("all_ports", .array([.int(port)])), ("all_host_strings", .array([.string(host)])),
+            ("all_reachable_addresses_or_all", .array([address])), ("reachable_or_one", address),
+        ])
     }
 }

@@ -23,7 +23,7 @@ extension Replica {
         case .looking: zab = "election"
         case .leading, .following, .observing: zab = ensemble.peer.isServing ? "broadcast" : "synchronization"
         }
-        return "\(ensemble.peer.state) - \(zab)"
+        return "\(ensemble.peer.state)".lowercased() + " - " + zab
     }
 
     /// The numeric gauges: Prometheus' gauge families and the first figures of `mntr`.
@@ -69,8 +69,6 @@ extension Replica {
             out.append(("last_proposal_size", .int(stats.lastProposalBytes)))
             out.append(("max_proposal_size", .int(stats.maxProposalBytes)))
             out.append(("min_proposal_size", .int(stats.minProposalBytes)))
-        } else if ensemble.peer.state == .following {
-            out.append(("synced_observers", .int(0)))  // no observer is ever served by a follower here
         }
         return out
     }

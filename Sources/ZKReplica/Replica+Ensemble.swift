@@ -46,6 +46,8 @@ final class Ensemble {
     /// The newest txn handed to the log.
     var lastAppendedZxid: Zxid
     var effects: [PeerEffect] = []
+    /// Per learner connection, what the AdminServer's `observers` reports (`LearnerHandler`'s counts).
+    var learnerLinks: [LearnerID: LearnerLinkStats] = [:]
     /// The leader's proposals not yet committed, with when they were proposed (`quorum_ack_latency`).
     var proposedAtMs: [(zxid: Zxid, ms: Int64)] = []
     var proposedAtHead = 0
@@ -107,8 +109,9 @@ extension Replica {
             ensemble.peer.start(nowMs: nowMs, into: &ensemble.effects)
         case .notification(let n, let from):
             ensemble.peer.notification(n, from: from, nowMs: nowMs, into: &ensemble.effects)
-        case .learnerConnected(let id):
+        case .learnerConnected(let id, let remote):
             ensemble.learnerDecoders[id] = QuorumPacketDecoder(limits: config.limits)
+            ensemble.learnerLinks[id] = LearnerLinkStats(remote: remote, establishedWallMs: now.wallMs)
             ensemble.peer.learnerConnected(id, nowMs: nowMs)
         case .learnerBytes(let id, let bytes):
             guard var decoder = ensemble.learnerDecoders.removeValue(forKey: id) else { return }
@@ -122,12 +125,14 @@ extension Replica {
                     return
                 }
                 guard let packet else { break }
+                ensemble.learnerLinks[id]?.received(packet)
                 ensemble.peer.learnerPacket(packet, from: id, nowMs: nowMs, into: &ensemble.effects)
                 carryOutPeerEffects()
             }
             if ensemble.isLeader { ensemble.learnerDecoders[id] = decoder }
         case .learnerDisconnected(let id):
             ensemble.learnerDecoders[id] = nil
+            ensemble.learnerLinks[id] = nil
             ensemble.peer.learnerDisconnected(id)
         case .leaderConnected:
             ensemble.leaderDecoder = QuorumPacketDecoder(limits: config.limits)
@@ -281,6 +286,7 @@ extension Replica {
                 log(.info, "LearnerHandler", "Sending \(packet.type) zxid=0x\(packet.zxid.hex) to \(id)")
                 metrics.count(.diffCount)  // Apache counts every sync without a snapshot as a DIFF
             }
+            ensemble.learnerLinks[id]?.sent(packet)
             effects.append(.peer(.sendToLearner(id, packet.serialized())))
         case .sendSnapshot(let zxid, let id):
             invariant(tree.lastProcessedZxid == zxid, "SNAP of 0x\(zxid.hex) from a tree at 0x\(tree.lastProcessedZxid.hex)")
@@ -292,6 +298,7 @@ extension Replica {
         case .closeLearner(let id, let reason):
             log(.warn, "LearnerHandler", "Closing the connection of \(id): \(reason)")
             ensemble.learnerDecoders[id] = nil
+            ensemble.learnerLinks[id] = nil
             effects.append(.peer(.closeLearner(id)))
         case .listenForLearners(let on):
             if !on { ensemble.learnerDecoders.removeAll() }
@@ -558,5 +565,37 @@ extension Replica {
             lookingSinceMs = nil
             roleStartedMs = nowMs
         }
+    }
+}
+
+/// One learner connection's figures, as Apache's `LearnerHandler.getLearnerHandlerInfo` reports them.
+struct LearnerLinkStats {
+    let remote: String
+    let establishedWallMs: Int64
+    var packetsReceived = 0
+    var packetsSent = 0
+    var requests = 0
+    var lastZxid = Zxid(-1)
+
+    init(remote: String, establishedWallMs: Int64) {
+        self.remote = remote
+        self.establishedWallMs = establishedWallMs
+    }
+
+    mutating func received(_ packet: QuorumPacket) {
+        packetsReceived += 1
+        if packet.type == .request { requests += 1 }
+    }
+
+    mutating func sent(_ packet: QuorumPacket) {
+        packetsSent += 1
+        if packet.type == .proposal || packet.type == .inform { lastZxid = packet.zxid }
+    }
+
+    /// `orst`: the counts start over.
+    mutating func reset() {
+        packetsReceived = 0
+        packetsSent = 0
+        requests = 0
     }
 }

@@ -98,6 +98,7 @@ public final class Replica {
     func publishQuorumConfig() {
         guard let verifier = ensemble?.peer.config.verifier else { return }
         tree.setQuorumConfig(Array(verifier.text.utf8), version: verifier.version, time: now.wallMs)
+        metrics.observeWrite(path: "/zookeeper/config", bytes: verifier.text.utf8.count)  // Apache's setData of it
     }
 
     public var tree: DataTree { database.tree }

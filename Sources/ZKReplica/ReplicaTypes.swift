@@ -37,6 +37,8 @@ public struct HostSnapshot: Sendable, Equatable {
     /// User plus system CPU time of the process so far, and when it started (Unix seconds): `/metrics`.
     public var cpuSeconds: Double = 0
     public var startTimeSeconds: Double = 0
+    /// The client listener's address as Jackson writes an InetSocketAddress (`127.0.0.1:2181`).
+    public var clientAddress = ""
     public var dataDirSizeBytes: Int = 0
     public var dataLogDirSizeBytes: Int = 0
     /// The `conf` four-letter word's lines (key=value), rendered by the shell from its configuration.
@@ -110,7 +112,8 @@ public enum PeerInput: @unchecked Sendable {
     case start
     case notification(Notification, from: ServerID)
     /// A learner connected to this leader's quorum port.
-    case learnerConnected(LearnerID)
+    /// `remote` is the learner's address as Java prints it (`/127.0.0.1:40412`).
+    case learnerConnected(LearnerID, remote: String)
     case learnerBytes(LearnerID, [UInt8])
     case learnerDisconnected(LearnerID)
     /// The connection to the leader's quorum port is up.

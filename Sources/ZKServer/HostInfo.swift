@@ -61,6 +61,8 @@ extension Server {
         host.virtualMemoryBytes = facts.virtualMemoryBytes
         host.cpuSeconds = Double(SystemInfo.cpuTime().totalMicroseconds) / 1_000_000
         host.startTimeSeconds = Double(startWallMs) / 1000
+        let clientHost = config.clientPortAddress.map { $0.contains(":") ? "[\($0)]" : $0 } ?? "0.0.0.0"
+        host.clientAddress = "\(clientHost):\(clientPort)"
         host.dataDirSizeBytes = facts.dataDirSizeBytes
         host.dataLogDirSizeBytes = facts.dataLogDirSizeBytes
         host.conf = confLines(dataDirSize: host.dataDirSizeBytes, dataLogSize: host.dataLogDirSizeBytes)

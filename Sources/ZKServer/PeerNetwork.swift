@@ -400,7 +400,7 @@ final class PeerNetwork {
             }
             if case .learner(let id) = kind {
                 logger.info("Follower connection from \(link.description) (\(id))")
-                inputs.append(.learnerConnected(id))
+                inputs.append(.learnerConnected(id, remote: link.description))
             }
         }
     }

@@ -550,7 +550,7 @@ public final class ReplicaEnsembleSimulation {
         nextLink += 1
         links[link.id] = link
         trace("\(id) connects to leader \(leader) (\(link.id))")
-        servers[leader]!.replica.handle(.peer(.learnerConnected(link.id)), now: clock)
+        servers[leader]!.replica.handle(.peer(.learnerConnected(link.id, remote: "/127.0.0.\(id.rawValue):0")), now: clock)
         pump(leader)
         server.replica.handle(.peer(.leaderConnected), now: clock)
         pump(id)

@@ -260,6 +260,11 @@ public struct ZabLeader: Sendable {
     public var syncedObservers: [ServerID] { learners.values.filter { $0.stage == .synced && $0.isObserver }.compactMap(\.sid).sorted() }
     public var syncedFollowers: [ServerID] { learners.values.filter { $0.stage == .synced && !$0.isObserver }.compactMap(\.sid).sorted() }
     public var followers: [ServerID] { learners.values.filter { !$0.isObserver }.compactMap(\.sid).sorted() }
+    /// The synced observers' connections, by sid (the AdminServer's `observers`).
+    public var syncedObserverLinks: [(id: LearnerID, sid: ServerID)] {
+        learners.filter { $0.value.stage == .synced && $0.value.isObserver && $0.value.sid != nil }
+            .map { ($0.key, $0.value.sid!) }.sorted { $0.sid < $1.sid }
+    }
     /// Every connected learner that said who it is, observers too (`mntr`'s zk_learners).
     public var learnerCount: Int { learners.values.filter { $0.sid != nil }.count }
     public var pendingSyncCount: Int { pendingSyncs.count }

@@ -172,3 +172,116 @@ def test_last_snapshot_and_initial_configuration_report_this_server(pair):
         assert snapshot["timestamp"] > 1_600_000_000  # seconds, as Apache reports it
         initial = json.loads(get(server.admin_port, "/commands/icfg")[2])
         assert initial["initial_configuration"] == (server.directory / "zoo.cfg").read_text(), kind
+
+
+# MARK: ensembles
+
+# Figures of Apache's leader that name its Java machinery per learner (LearnerHandler queues) or its
+# JVM: none of it exists here.
+APACHE_ONLY_ENSEMBLE_KEYS = ("_learner_handler_qp_size", "_learner_handler_qp_time_ms")
+
+
+@pytest.fixture(scope="module")
+def ensembles(tmp_path_factory):
+    """An all-Apache and an all-zk-server ensemble (three voters and an observer), AdminServers on,
+    the same writes through each, yielded as {kind: (ensemble, {role: sid})}."""
+    from ensemble import Ensemble
+
+    created = {}
+    try:
+        for kind in ("apache", "swift"):
+            ensemble = Ensemble.create(tmp_path_factory.mktemp(f"admin-ensemble-{kind}"),
+                                       {1: kind, 2: kind, 3: kind, 4: kind}, observers=(4,))
+            for sid, member in ensemble.members.items():
+                member.admin_port = free_port()
+                ensemble.configure(sid, admin__enableServer="true", admin__serverAddress="127.0.0.1",
+                                   admin__serverPort=str(member.admin_port))
+            created[kind] = ensemble
+            ensemble.start()
+            leader = ensemble.wait_for_quorum()
+            follower = next(sid for sid in (1, 2, 3) if sid != leader.sid)
+            client = KazooClient(hosts=ensemble.connect_string([follower]), timeout=20)
+            client.start(timeout=30)
+            try:
+                client.create("/ens/a", b"x" * 10, makepath=True)
+                client.set("/ens/a", b"y")
+                client.get("/ens/a", watch=lambda event: None)
+            finally:
+                client.stop()
+                client.close()
+        roles = {}
+        for kind, ensemble in created.items():
+            leader = ensemble.wait_for_quorum()
+            follower = next(sid for sid in (1, 2, 3) if sid != leader.sid)
+            roles[kind] = (ensemble, {"leader": leader.sid, "follower": follower, "observer": 4})
+        yield roles
+    finally:
+        for ensemble in created.values():
+            ensemble.stop_all()
+
+
+@pytest.mark.parametrize("role", ["leader", "follower", "observer"])
+def test_every_command_has_apaches_keys_and_types_in_an_ensemble(ensembles, role):
+    answers = {}
+    for kind, (ensemble, roles) in ensembles.items():
+        port = ensemble.members[roles[role]].admin_port
+        answers[kind] = {name: json.loads(get(port, f"/commands/{name}")[2]) for name in APACHE_COMMANDS}
+    for name in APACHE_COMMANDS:
+        apache, swift = answers["apache"][name], answers["swift"][name]
+        assert swift.get("error") == apache.get("error"), (role, name, swift.get("error"), apache.get("error"))
+        if name == "system_properties":
+            continue
+        if name == "environment":
+            assert set(apache) <= set(swift) | {"os.memory.free", "os.memory.max", "os.memory.total"}
+            continue
+        if name == "monitor":
+            missing = {key for key in set(apache) - set(swift) if not key.endswith(APACHE_ONLY_ENSEMBLE_KEYS)}
+            assert not missing, f"{role}: Apache's monitor has {sorted(missing)}, ours does not"
+            for key, value in swift.items():
+                if key in OUR_OWN_MONITOR_KEYS:
+                    continue
+                assert key in apache, f"{role}: monitor's {key} is not one of Apache's names"
+                assert shape(value) == shape(apache[key]), (role, key, value, apache[key])
+            assert swift["server_state"] == apache["server_state"] and swift["peer_state"] == apache["peer_state"]
+            continue
+        if name == "initial_configuration":
+            # Apache never hands its quorum servers the file it read (QuorumPeer keeps it), so they
+            # answer null; ours answer with the file, as a standalone Apache server does.
+            assert apache["initial_configuration"] is None and "server.1=" in swift["initial_configuration"]
+            continue
+        if name == "dump":
+            # Apache's session expiry queue keeps emptied buckets until their time passes; ours drops them.
+            assert set(swift) == set(apache), (role, set(swift) ^ set(apache))
+            continue
+        assert shape(swift) == shape(apache), f"{role} {name}:\nours   {shape(swift)}\nApache {shape(apache)}"
+    # The ensemble's own views agree in value, not just in shape.
+    for name in ("voting_view", "zabstate", "observers", "leader"):
+        apache, swift = answers["apache"][name], answers["swift"][name]
+        if name == "voting_view":
+            assert sorted(swift["current_config"]) == sorted(apache["current_config"]) == ["1", "2", "3"]
+            for sid, view in apache["current_config"].items():
+                # The same addresses, with each ensemble's own ports.
+                ports = {"apache": ensembles["apache"][0].members[int(sid)], "swift": ensembles["swift"][0].members[int(sid)]}
+                expected = {key: value.replace(str(ports["apache"].quorum_port), str(ports["swift"].quorum_port))
+                            .replace(str(ports["apache"].election_port), str(ports["swift"].election_port))
+                            .replace(str(ports["apache"].client_port), str(ports["swift"].client_port))
+                            if isinstance(value, str) else value for key, value in view.items()}
+                expected["server_addresses"] = [a.replace(str(ports["apache"].quorum_port), str(ports["swift"].quorum_port))
+                                                for a in view["server_addresses"]]
+                expected["election_addresses"] = [a.replace(str(ports["apache"].election_port), str(ports["swift"].election_port))
+                                                  for a in view["election_addresses"]]
+                assert swift["current_config"][sid] == expected, (role, sid, swift["current_config"][sid], view)
+        elif name == "zabstate":
+            # The same figures but each ensemble's own ports and ids; the same txns were written.
+            member = {kind: ensembles[kind][0].members[ensembles[kind][1][role]] for kind in ("apache", "swift")}
+            for key in ("is_leader", "voting", "last_zxid", "zab_epoch", "zab_counter", "zabstate"):
+                assert swift[key] == apache[key], (role, key, swift[key], apache[key])
+            assert swift["client_address"] == f"127.0.0.1:{member['swift'].client_port}"
+            assert apache["client_address"] == f"127.0.0.1:{member['apache'].client_port}"
+            assert swift["quorum_address"]["all_ports"] == [member["swift"].quorum_port]
+            assert swift["election_address"]["one"] == f"127.0.0.1:{member['swift'].election_port}"
+        elif name == "observers":
+            assert swift["synced_observers"] == apache["synced_observers"] == (1 if role == "leader" else 0)
+            assert [o["sid"] for o in swift["observers"]] == [o["sid"] for o in apache["observers"]]
+        else:
+            assert swift["is_leader"] == apache["is_leader"] == (role == "leader")
