@@ -11,8 +11,8 @@ import Synchronization
 import ZKPosix
 
 /// One sample. The defaults are the values of "not sampled yet" (`sampleNumber` 0), and they match
-/// `HostSnapshot`'s defaults, so a word answered before the first sample reports -1 descriptors and
-/// zero sizes, as it would if the reads had failed.
+/// `HostSnapshot`'s defaults; a word answered before the first sample reports zero directory sizes,
+/// as it would if the walks had failed (descriptors and memory are then read on the spot).
 struct HostFacts: Sendable, Equatable {
     var openFileDescriptors: Int = -1
     var residentMemoryBytes: Int = 0
@@ -26,6 +26,8 @@ struct HostFacts: Sendable, Equatable {
     var homeDirectory: String?
     /// Set by the sampler: 1 for the first sample, counting up.
     var sampleNumber = 0
+    /// The host and user names are still to be looked up: the sampler samples again at once.
+    var namesPending = false
 
     var isSampled: Bool { sampleNumber > 0 }
 }
@@ -98,7 +100,8 @@ final class HostFactsSampler: @unchecked Sendable {
             let (stopping, refreshRequested) = state.withLock { ($0.stopping, $0.refreshRequested) }
             if stopping { return }
             let intervalMs = refreshRequested ? min(refreshIntervalMs, periodicIntervalMs) : periodicIntervalMs
-            let waitMs = lastSampleMs.map { $0 + intervalMs - monotonicMilliseconds() } ?? 0
+            let namesPending = state.withLock { $0.latest.namesPending }
+            let waitMs = namesPending ? 0 : lastSampleMs.map { $0 + intervalMs - monotonicMilliseconds() } ?? 0
             if waitMs > 0 {
                 try? loop.wait(timeoutMs: Int32(waitMs), into: &events)
                 continue

@@ -33,7 +33,11 @@ extension Server {
         facts.dataDirSizeBytes = Int((try? FileSystem.directorySizeBytes(config.dataLogDir + "/version-2")) ?? 0)
         facts.dataLogDirSizeBytes = Int((try? FileSystem.directorySizeBytes(config.dataDir + "/version-2")) ?? 0)
         // Looked up once: a DNS answer that is slow every time would otherwise delay every sample.
-        if previous.isSampled {
+        // Not in the very first sample, so the cheap figures are there at once even when DNS takes
+        // seconds (the sampler takes the next sample straight away).
+        if !previous.isSampled {
+            facts.namesPending = true
+        } else if !previous.namesPending {
             facts.hostName = previous.hostName
             facts.userName = previous.userName
             facts.homeDirectory = previous.homeDirectory
@@ -53,7 +57,17 @@ extension Server {
         return hostSnapshot(sampled: sampler.latest)
     }
 
-    private func hostSnapshot(sampled facts: HostFacts) -> HostSnapshot {
+    private func hostSnapshot(sampled: HostFacts) -> HostSnapshot {
+        var facts = sampled
+        if !facts.isSampled {
+            // Asked for in the first milliseconds, before the sampler's first sample: the two cheap
+            // reads (/proc/self/statm, /proc/self/fd) are done here once rather than reporting zeros
+            // (a first Prometheus scrape would graph the memory as 0).
+            facts.openFileDescriptors = (try? SystemInfo.openFileDescriptorCount()) ?? -1
+            let memory = (try? SystemInfo.memoryBytes()) ?? (virtual: 0, resident: 0)
+            facts.residentMemoryBytes = Int(memory.resident)
+            facts.virtualMemoryBytes = Int(memory.virtual)
+        }
         var host = HostSnapshot()
         host.openFileDescriptors = facts.openFileDescriptors
         host.maxFileDescriptors = Int(SystemInfo.maxFileDescriptorCount())

@@ -163,4 +163,16 @@ private func makeSampler(_ counter: CountingSample, refreshIntervalMs: Int64 = 0
         #expect(facts.openFileDescriptors > 0 && facts.residentMemoryBytes > 0)
         #expect(facts.hostName == "kept.example" && facts.userName == "kept-user" && facts.homeDirectory == nil)
     }
+
+    @Test func theFirstSampleLeavesTheNamesForTheNextSoDNSNeverDelaysIt() throws {
+        let root = try FileSystem.makeTemporaryDirectory(prefix: "zkhostfacts")
+        defer { try? FileSystem.removeRecursively(root) }
+        let config = ServerConfig(dataDir: root + "/data")
+        let first = Server.sampleHostFacts(config: config, previous: HostFacts())
+        #expect(first.namesPending && first.hostName == nil && first.openFileDescriptors > 0 && first.residentMemoryBytes > 0)
+        var previous = first
+        previous.sampleNumber = 1
+        let second = Server.sampleHostFacts(config: config, previous: previous)
+        #expect(!second.namesPending && second.hostName != nil)
+    }
 }
