@@ -283,6 +283,8 @@ struct ConfigBuilder {
         "extendedTypesEnabled", "4lw.commands.whitelist", "admin.enableServer", "admin.serverAddress",
         "admin.serverPort", "admin.commandURL", "cnxTimeout", "jute.maxbuffer", "readonlymode.enabled", "maxCnxns",
         "DigestAuthenticationProvider.superDigest", "observer.syncEnabled", "znode.container.checkIntervalMs",
+        // Ours: so a container image can turn metrics on by default with a flag that zoo.cfg overrides.
+        "metricsProvider.className", "metricsProvider.httpHost", "metricsProvider.httpPort",
     ]
 
     /// Other spellings of keys → the key they mean.

@@ -62,6 +62,17 @@ def test_no_command_runs_a_standalone_server_configured_from_zoo_variables(conta
     assert "Mode: standalone" in exec_(name, "sh", "-c", "echo srvr | nc 127.0.0.1 2181")
     assert "is not executed because it is not in the whitelist" in exec_(name, "sh", "-c", "echo cons | nc 127.0.0.1 2181")
     assert "Mode: standalone" in exec_(name, "zkServer.sh", "status")
+    # Prometheus' /metrics on 7000 and the AdminServer on 8080 are on by default in this image.
+    metrics = http_in(name, 7000, "/metrics")
+    assert metrics.startswith("HTTP/1.1 200 OK") and "\n# TYPE znode_count gauge\nznode_count " in metrics
+    assert '"command" : "ruok"' in http_in(name, 8080, "/commands/ruok")
+
+
+def http_in(name: str, port: int, path: str) -> str:
+    """A GET from inside the container (bash's /dev/tcp: the image has no curl)."""
+    script = (f"exec 3<>/dev/tcp/127.0.0.1/{port}; printf 'GET {path} HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n' >&3; "
+              "cat <&3")
+    return exec_(name, "bash", "-c", script).replace("\r\n", "\n")
 
 
 def test_a_mounted_zoo_cfg_is_taken_as_it_is(containers, tmp_path):

@@ -10,6 +10,8 @@
 # heap flags. The log level comes from zookeeper.console.threshold in $ZOOCFGDIR/log4j.properties
 # (what start-zookeeper's --log_level writes) and ZOO_LOG4J_PROP (default INFO,CONSOLE).
 # start-foreground execs the server, so it receives SIGTERM itself and the exit status is its own.
+# Prometheus metrics are on by default in this image (/metrics on port 7000): ZOO_PROMETHEUS_METRICS=false
+# turns them off; metricsProvider.* keys in zoo.cfg (or -Dzookeeper.metricsProvider.* flags) win.
 set -u
 
 if [ "${1:-}" = "--config" ]; then
@@ -42,6 +44,9 @@ server_command() {  # fills SERVER_COMMAND
     threshold=$(sed -n -e 's/^[[:space:]]*zookeeper\.console\.threshold[[:space:]]*=[[:space:]]*//p' \
         "$ZOOCFGDIR/log4j.properties" 2>/dev/null | tail -n 1 | tr -d '[:space:]')
     SERVER_COMMAND=(zk-server "-Dzookeeper.root.logger=$ZOO_LOG4J_PROP")
+    if [ "${ZOO_PROMETHEUS_METRICS:-true}" != false ]; then
+        SERVER_COMMAND+=("-Dzookeeper.metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider")
+    fi
     if [ -n "$threshold" ]; then SERVER_COMMAND+=("-Dzookeeper.console.threshold=$threshold"); fi
     # Word splitting on purpose: JVMFLAGS is a list of flags, as on Apache's java command line.
     # shellcheck disable=SC2206
