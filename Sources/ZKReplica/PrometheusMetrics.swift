@@ -4,7 +4,7 @@
 /// client wrote them), summaries (`{quantile="0.5",}`, plus 0.9 and 0.99 for ADVANCED, `_count`,
 /// `_sum`), and the client's standard process metrics. There is no JVM, so no `jvm_*` families.
 ///
-/// Differences, on purpose: quantiles come from `SummaryValue`'s fixed buckets over the last one to
+/// Differences, on purpose: quantiles come from `SummarySlab`'s fixed buckets over the last one to
 /// two minutes (Apache's summaries estimate them over a sliding ten minutes); a quantile with no
 /// observations in that window is NaN, as the Java client reports an empty summary.
 import ZKCore
@@ -38,8 +38,8 @@ extension Replica {
         // The summary sets, labelled `key` as Apache's PrometheusLabelledSummary labels them (BASIC).
         for (set, name) in [(metrics.writesPerNamespace, "write_per_namespace"), (metrics.readsPerNamespace, "read_per_namespace")] {
             out.family(name, "summary") { w in
-                for key in set.keys.sorted() {
-                    let value = set[key]!
+                for key in set.names {
+                    let value = set.value(key)!
                     let label = "key=\"\(PrometheusWriter.escape(key))\","
                     w.sample(name, value.recentQuantile(0.5).map(Double.init) ?? .nan, labels: label + "quantile=\"0.5\",")
                     w.sample(name + "_count", Double(value.totalCount), labels: label)

@@ -49,7 +49,8 @@ public final class Replica {
     var persist: [StorageCommand] = []
     var stats = ServerStats()
     /// Apache's metric registry (`mntr`, `monitor`, `/metrics`).
-    public internal(set) var metrics: ServerMetrics
+    /// A reference with its own fixed storage: counting is an add through a pointer (no exclusivity check).
+    public let metrics: ServerMetrics
     /// When this server last became LOOKING (for `election_time`), and when its current role
     /// began (`leader_uptime`, `follower_sync_time`).
     var lookingSinceMs: Int64?

@@ -43,8 +43,6 @@ public struct HostSnapshot: Sendable, Equatable {
     public var dataLogDirSizeBytes: Int = 0
     /// The `conf` four-letter word's lines (key=value), rendered by the shell from its configuration.
     public var conf: [String] = []
-    /// Metrics measured by the shell (fsync and snapshot times), appended to `mntr` as `zk_<key>`.
-    public var metrics: [(String, String)] = []
     /// `envi` lines (key, value) in order, after `zookeeper.version`.
     public var environment: [(String, String)] = []
     /// The AdminServer's `configuration` entries (Apache's `ZooKeeperServerConf.toMap`).

@@ -157,43 +157,26 @@ public enum MetricBuckets {
     }
 }
 
-/// One summary: count/sum/min/max since the last `srst` (Apache's default provider resets them),
-/// lifetime count and sum (Prometheus' `_count` and `_sum` never go down), and bucket counts since
-/// the last reset (mntr's percentiles) and for the current and previous minute (Prometheus' quantiles
-/// cover the last one to two minutes, as Apache's rotating summaries do).
+/// A summary as read at one moment (`SummarySlab.value`): count/sum/min/max since the last `srst`
+/// (Apache's default provider resets them), lifetime count and sum (Prometheus' `_count` and `_sum`
+/// never go down), and bucket counts since the last reset (mntr's percentiles) and for the current
+/// and previous minute (Prometheus' quantiles cover the last one to two minutes, as Apache's rotating
+/// summaries do).
 public struct SummaryValue: Sendable {
-    public private(set) var count: Int64 = 0
-    public private(set) var sum: Int64 = 0
-    private var minimum = Int64.max
-    private var maximum = Int64.min
-    public private(set) var totalCount: Int64 = 0
-    public private(set) var totalSum: Int64 = 0
-    private var sinceReset: [UInt32] = []
-    private var window: [UInt32] = []
-    private var previousWindow: [UInt32] = []
+    public var count: Int64 = 0
+    public var sum: Int64 = 0
+    var minimum = Int64.max
+    var maximum = Int64.min
+    public var totalCount: Int64 = 0
+    public var totalSum: Int64 = 0
+    var sinceReset: [UInt32] = []
+    var window: [UInt32] = []
+    var previousWindow: [UInt32] = []
 
     public init() {}
 
     public var min: Int64 { count == 0 ? 0 : minimum }
     public var max: Int64 { count == 0 ? 0 : maximum }
-
-    @inline(__always)
-    public mutating func add(_ value: Int64) {
-        count &+= 1
-        sum &+= value
-        totalCount &+= 1
-        totalSum &+= value
-        if value < minimum { minimum = value }
-        if value > maximum { maximum = value }
-        if sinceReset.isEmpty {
-            sinceReset = [UInt32](repeating: 0, count: MetricBuckets.count)
-            window = sinceReset
-            previousWindow = sinceReset
-        }
-        let bucket = MetricBuckets.index(value)
-        sinceReset[bucket] &+= 1
-        window[bucket] &+= 1
-    }
 
     /// Apache's average: the mean rounded half-up to four decimals, 0 before the first value.
     public var average: Double {
@@ -226,46 +209,175 @@ public struct SummaryValue: Sendable {
         }
         return MetricBuckets.representative(first.count - 1)
     }
+}
+
+/// Storage for `count` summaries, written through pointers allocated once: an observation is a few
+/// adds in place, with no allocation, no copy-on-write check and no exclusivity check (a class's
+/// `var` arrays would pay both on every request).
+public final class SummarySlab {
+    // Per summary: count, sum, min, max, total count, total sum; then three histograms
+    // (since the last reset, this minute, the minute before).
+    private static let scalars = 6
+    private static let histograms = 3
+    public let count: Int
+    private let cells: UnsafeMutablePointer<Int64>
+    private let buckets: UnsafeMutablePointer<UInt32>
+
+    public init(count: Int) {
+        precondition(count > 0, "an empty slab")
+        self.count = count
+        cells = .allocate(capacity: count * SummarySlab.scalars)
+        cells.initialize(repeating: 0, count: count * SummarySlab.scalars)
+        buckets = .allocate(capacity: count * SummarySlab.histograms * MetricBuckets.count)
+        buckets.initialize(repeating: 0, count: count * SummarySlab.histograms * MetricBuckets.count)
+        for i in 0..<count { resetScalars(i) }
+    }
+
+    deinit {
+        cells.deallocate()
+        buckets.deallocate()
+    }
+
+    @inline(__always)
+    public func add(_ index: Int, _ value: Int64) {
+        invariant(index >= 0 && index < count, "summary \(index) of \(count)")
+        let c = cells + index * SummarySlab.scalars
+        c[0] &+= 1
+        c[1] &+= value
+        if value < c[2] { c[2] = value }
+        if value > c[3] { c[3] = value }
+        c[4] &+= 1
+        c[5] &+= value
+        let bucket = MetricBuckets.index(value)
+        let h = buckets + index * SummarySlab.histograms * MetricBuckets.count
+        h[bucket] &+= 1
+        h[MetricBuckets.count + bucket] &+= 1
+    }
 
     /// `srst`: the resettable figures start over; the lifetime ones (Prometheus) do not.
-    public mutating func reset() {
-        count = 0
-        sum = 0
-        minimum = .max
-        maximum = .min
-        if !sinceReset.isEmpty {
-            for i in sinceReset.indices { sinceReset[i] = 0 }
-        }
+    public func reset(_ index: Int) {
+        resetScalars(index)
+        (buckets + index * SummarySlab.histograms * MetricBuckets.count).update(repeating: 0, count: MetricBuckets.count)
+    }
+
+    private func resetScalars(_ index: Int) {
+        let c = cells + index * SummarySlab.scalars
+        c[0] = 0
+        c[1] = 0
+        c[2] = .max
+        c[3] = .min
     }
 
     /// A new minute: the current window becomes the previous one.
-    public mutating func rotate() {
-        guard !window.isEmpty else { return }
-        swap(&window, &previousWindow)
-        for i in window.indices { window[i] = 0 }
+    public func rotate() {
+        for index in 0..<count {
+            let window = buckets + index * SummarySlab.histograms * MetricBuckets.count + MetricBuckets.count
+            (window + MetricBuckets.count).update(from: window, count: MetricBuckets.count)
+            window.update(repeating: 0, count: MetricBuckets.count)
+        }
+    }
+
+    public func value(_ index: Int) -> SummaryValue {
+        let c = cells + index * SummarySlab.scalars
+        let h = buckets + index * SummarySlab.histograms * MetricBuckets.count
+        var v = SummaryValue()
+        (v.count, v.sum, v.minimum, v.maximum, v.totalCount, v.totalSum) = (c[0], c[1], c[2], c[3], c[4], c[5])
+        v.sinceReset = Array(UnsafeBufferPointer(start: h, count: MetricBuckets.count))
+        v.window = Array(UnsafeBufferPointer(start: h + MetricBuckets.count, count: MetricBuckets.count))
+        v.previousWindow = Array(UnsafeBufferPointer(start: h + 2 * MetricBuckets.count, count: MetricBuckets.count))
+        return v
     }
 }
 
-/// The registry: one slot per measured counter and summary.
-public struct ServerMetrics: Sendable {
+/// Apache's summary sets `write_per_namespace` and `read_per_namespace`: bytes per top-level znode
+/// (`/app/...` counts under `app`), at most `ServerMetrics.namespacesMax` of them (the rest go
+/// uncounted). The last namespace seen is remembered, so a run of requests under one namespace
+/// compares bytes instead of hashing the name.
+public final class NamespaceSummaries {
+    private var slabs: [String: SummarySlab] = [:]
+    /// The last namespace's UTF-8 bytes and its slab (pointer-held: the hot path takes no exclusive
+    /// access to the class).
+    private let lastName = UnsafeMutablePointer<[UInt8]>.allocate(capacity: 1)
+    private let lastSlab = UnsafeMutablePointer<SummarySlab?>.allocate(capacity: 1)
+
+    init() {
+        lastName.initialize(to: [])
+        lastSlab.initialize(to: nil)
+    }
+
+    deinit {
+        lastName.deinitialize(count: 1)
+        lastName.deallocate()
+        lastSlab.deinitialize(count: 1)
+        lastSlab.deallocate()
+    }
+
+    func observe(path: String, _ value: Int64) {
+        // Native strings are contiguous UTF-8; a bridged one (never here) takes the slow path.
+        let done = path.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
+            guard let range = NamespaceSummaries.topNamespace(bytes) else { return true }
+            guard let slab = lastSlab.pointee else { return false }
+            let hit = lastName.pointee.withUnsafeBufferPointer { UnsafeBufferPointer(rebasing: bytes[range]).elementsEqual($0) }
+            if hit { slab.add(0, value) }
+            return hit
+        } ?? false
+        if !done { observeSlowly(path: path, value) }
+    }
+
+    /// The bytes of `PathUtils.getTopNamespace`: the first component, nil for `/` (or no leading slash).
+    static func topNamespace(_ bytes: UnsafeBufferPointer<UInt8>) -> Range<Int>? {
+        guard bytes.count > 1, bytes[0] == UInt8(ascii: "/") else { return nil }
+        var end = 1
+        while end < bytes.count && bytes[end] != UInt8(ascii: "/") { end += 1 }
+        return end > 1 ? 1..<end : nil
+    }
+
+    private func observeSlowly(path: String, _ value: Int64) {
+        let bytes = Array(path.utf8)
+        guard let range = bytes.withUnsafeBufferPointer({ NamespaceSummaries.topNamespace($0) }) else { return }
+        let name = String(decoding: bytes[range], as: UTF8.self)
+        let slab: SummarySlab
+        if let known = slabs[name] {
+            slab = known
+        } else {
+            guard slabs.count < ServerMetrics.namespacesMax else { return }
+            slab = SummarySlab(count: 1)
+            slabs[name] = slab
+        }
+        lastName.pointee = Array(bytes[range])
+        lastSlab.pointee = slab
+        slab.add(0, value)
+    }
+
+    public var names: [String] { slabs.keys.sorted() }
+    public func value(_ name: String) -> SummaryValue? { slabs[name]?.value(0) }
+    func reset() { for slab in slabs.values { slab.reset(0) } }
+    func rotate() { for slab in slabs.values { slab.rotate() } }
+}
+
+/// The registry: one slot per measured counter and summary, in memory allocated once.
+public final class ServerMetrics {
     public static let rotationIntervalMs: Int64 = 60_000
-    private var counters = [Int64](repeating: 0, count: MetricCounter.allCases.count)
-    /// Counters as they were at the last `srst` (mntr shows the difference; Prometheus the total).
-    private var countersAtReset = [Int64](repeating: 0, count: MetricCounter.allCases.count)
-    private var summaries = [SummaryValue](repeating: SummaryValue(), count: MetricSummary.allCases.count)
-    /// Apache's summary sets `write_per_namespace` and `read_per_namespace`: bytes per top-level
-    /// znode (`/app/...` counts under `app`), at most `namespacesMax` of them (the rest go uncounted).
-    public private(set) var writesPerNamespace: [String: SummaryValue] = [:]
-    public private(set) var readsPerNamespace: [String: SummaryValue] = [:]
     public static let namespacesMax = 1024
     /// Apache's `DataTree.STAT_OVERHEAD_BYTES`, counted with every read.
     static let statOverheadBytes: Int64 = 6 * 8 + 5 * 4
+    /// Lifetime totals (Prometheus), then the totals at the last `srst` (mntr shows the difference).
+    private let counters: UnsafeMutablePointer<Int64>
+    private let summaries = SummarySlab(count: MetricSummary.allCases.count)
+    public let writesPerNamespace = NamespaceSummaries()
+    public let readsPerNamespace = NamespaceSummaries()
     private var lastRotationMs: Int64
 
-    public init(nowMs: Int64) { lastRotationMs = nowMs }
+    public init(nowMs: Int64) {
+        lastRotationMs = nowMs
+        counters = .allocate(capacity: 2 * MetricCounter.allCases.count)
+        counters.initialize(repeating: 0, count: 2 * MetricCounter.allCases.count)
+    }
+
+    deinit { counters.deallocate() }
 
     /// Recovery's figures (`ZKDatabase.loadDataBase`, `FileTxnSnapLog.restore`), once at startup.
-    public mutating func recordStartup(dbInitMs: Int64, snapshotLoadMs: Int64, replayMs: Int64, txnsReplayed: Int) {
+    public func recordStartup(dbInitMs: Int64, snapshotLoadMs: Int64, replayMs: Int64, txnsReplayed: Int) {
         observe(.dbInitTime, dbInitMs)
         observe(.startupSnapLoadTime, snapshotLoadMs)
         observe(.startupTxnsLoadTime, replayMs)
@@ -273,30 +385,30 @@ public struct ServerMetrics: Sendable {
     }
 
     @inline(__always)
-    public mutating func count(_ counter: MetricCounter, by delta: Int64 = 1) {
+    public func count(_ counter: MetricCounter, by delta: Int64 = 1) {
         counters[counter.rawValue] &+= delta
     }
 
     @inline(__always)
-    public mutating func observe(_ summary: MetricSummary, _ value: Int64) {
-        summaries[summary.rawValue].add(value)
+    public func observe(_ summary: MetricSummary, _ value: Int64) {
+        summaries.add(summary.rawValue, value)
     }
 
     /// The counter's lifetime total (Prometheus).
     public func total(_ counter: MetricCounter) -> Int64 { counters[counter.rawValue] }
     /// The counter since the last `srst` (mntr, monitor).
     public func sinceReset(_ counter: MetricCounter) -> Int64 {
-        counters[counter.rawValue] - countersAtReset[counter.rawValue]
+        counters[counter.rawValue] - counters[MetricCounter.allCases.count + counter.rawValue]
     }
-    public func summary(_ summary: MetricSummary) -> SummaryValue { summaries[summary.rawValue] }
+    public func summary(_ summary: MetricSummary) -> SummaryValue { summaries.value(summary.rawValue) }
 
     /// `DataTree.updateWriteStat`: a create, setData or delete of `path` with `bytes` of data.
-    public mutating func observeWrite(path: String, bytes: Int) {
-        ServerMetrics.observe(&writesPerNamespace, path, Int64(path.utf8.count + bytes))
+    public func observeWrite(path: String, bytes: Int) {
+        writesPerNamespace.observe(path: path, Int64(path.utf8.count + bytes))
     }
 
     /// The writes a committed txn makes (a closeSession deletes its ephemerals).
-    public mutating func observeWrites(of txn: Txn) {
+    public func observeWrites(of txn: Txn) {
         switch txn {
         case .create(let path, let data, _, _, _), .createContainer(let path, let data, _, _), .createTTL(let path, let data, _, _, _),
              .setData(let path, let data, _):
@@ -309,44 +421,29 @@ public struct ServerMetrics: Sendable {
     }
 
     /// `DataTree.updateReadStat`: a getData, exists or getChildren of `path` answering `bytes`.
-    public mutating func observeRead(path: String, bytes: Int) {
-        ServerMetrics.observe(&readsPerNamespace, path, Int64(path.utf8.count + bytes) + ServerMetrics.statOverheadBytes)
-    }
-
-    private static func observe(_ set: inout [String: SummaryValue], _ path: String, _ value: Int64) {
-        guard let namespace = topNamespace(path) else { return }
-        if set[namespace] == nil && set.count >= namespacesMax { return }
-        set[namespace, default: SummaryValue()].add(value)
-    }
-
-    /// `PathUtils.getTopNamespace`: the first component, nil for `/`.
-    static func topNamespace(_ path: String) -> String? {
-        let utf8 = path.utf8
-        guard utf8.count > 1, utf8.first == UInt8(ascii: "/") else { return nil }
-        let rest = utf8.dropFirst()
-        let end = rest.firstIndex(of: UInt8(ascii: "/")) ?? rest.endIndex
-        return rest.startIndex == end ? nil : String(path[rest.startIndex..<end])
+    public func observeRead(path: String, bytes: Int) {
+        readsPerNamespace.observe(path: path, Int64(path.utf8.count + bytes) + ServerMetrics.statOverheadBytes)
     }
 
     /// `srst` (Apache's `ServerStats.reset` resets the whole registry of its default provider).
-    public mutating func reset() {
-        countersAtReset = counters
-        for i in summaries.indices { summaries[i].reset() }
-        for key in writesPerNamespace.keys { writesPerNamespace[key]!.reset() }
-        for key in readsPerNamespace.keys { readsPerNamespace[key]!.reset() }
+    public func reset() {
+        (counters + MetricCounter.allCases.count).update(from: counters, count: MetricCounter.allCases.count)
+        for i in 0..<summaries.count { summaries.reset(i) }
+        writesPerNamespace.reset()
+        readsPerNamespace.reset()
     }
 
     /// Rotates the Prometheus quantile windows once a minute (called on the tick).
-    public mutating func tick(nowMs: Int64) {
+    public func tick(nowMs: Int64) {
         guard nowMs - lastRotationMs >= ServerMetrics.rotationIntervalMs else { return }
         lastRotationMs = nowMs
-        for i in summaries.indices { summaries[i].rotate() }
-        for key in writesPerNamespace.keys { writesPerNamespace[key]!.rotate() }
-        for key in readsPerNamespace.keys { readsPerNamespace[key]!.rotate() }
+        summaries.rotate()
+        writesPerNamespace.rotate()
+        readsPerNamespace.rotate()
     }
 
     /// The registry as Apache's default provider dumps it into `mntr` and `monitor`: every counter,
-    /// then every summary's five (BASIC) or nine (ADVANCED) figures.
+    /// then every summary's five (BASIC) or nine (ADVANCED) figures, then the sets' keys.
     public func dump() -> [(String, JSONValue)] {
         let counterByName = Dictionary(uniqueKeysWithValues: MetricCounter.allCases.map { ($0.name, $0) })
         let summaryByName = Dictionary(uniqueKeysWithValues: MetricSummary.allCases.map { ($0.name, $0) })
@@ -360,7 +457,7 @@ public struct ServerMetrics: Sendable {
         }
         // A set's keys, as AvgMinMaxCounterSet names them: `avg_<namespace>_write_per_namespace`.
         for (set, name) in [(writesPerNamespace, "write_per_namespace"), (readsPerNamespace, "read_per_namespace")] {
-            for key in set.keys.sorted() { ServerMetrics.dump(set[key]!, "\(key)_\(name)", advanced: false, into: &out) }
+            for key in set.names { ServerMetrics.dump(set.value(key)!, "\(key)_\(name)", advanced: false, into: &out) }
         }
         return out
     }
@@ -379,8 +476,6 @@ public struct ServerMetrics: Sendable {
         }
     }
 }
-
-
 
 extension TreeChange {
     /// The summary counting the watches a change of this kind fires (`WatchManager.triggerWatch`).

@@ -22,38 +22,60 @@ import ZKCore
     }
 
     @Test func summaryFiguresAsApachePrintsThem() {
-        var s = SummaryValue()
-        #expect(s.average == 0 && s.min == 0 && s.max == 0 && s.percentile(0.5) == 0 && s.recentQuantile(0.5) == nil)
-        for v: Int64 in [1, 2, 2] { s.add(v) }
+        let slab = SummarySlab(count: 2)
+        let empty = slab.value(0)
+        #expect(empty.average == 0 && empty.min == 0 && empty.max == 0 && empty.percentile(0.5) == 0 && empty.recentQuantile(0.5) == nil)
+        for v: Int64 in [1, 2, 2] { slab.add(0, v) }
+        #expect(slab.value(1).count == 0, "summaries do not share cells")
+        let s = slab.value(0)
         #expect(s.count == 3 && s.sum == 5 && s.min == 1 && s.max == 2)
         #expect(s.average == 1.6667)  // rounded half-up to four decimals, like AvgMinMaxCounter
         #expect(s.percentile(0.5) == 2 && s.percentile(0.0) == 1 && s.percentile(1.0) == 2)
     }
 
     @Test func percentilesFollowTheDistribution() {
-        var s = SummaryValue()
-        for v in Int64(1)...1000 { s.add(v) }
+        let slab = SummarySlab(count: 1)
+        for v in Int64(1)...1000 { slab.add(0, v) }
+        let s = slab.value(0)
         #expect(abs(Double(s.percentile(0.5)) - 500) <= 500 * 0.125)
         #expect(abs(Double(s.percentile(0.99)) - 990) <= 990 * 0.125)
         #expect(s.percentile(0.999) <= 1000, "clamped to the maximum")
     }
 
     @Test func resetKeepsLifetimeTotalsAndRotationAgesTheWindow() {
-        var s = SummaryValue()
-        s.add(7)
-        s.add(9)
-        s.reset()
+        let slab = SummarySlab(count: 1)
+        slab.add(0, 7)
+        slab.add(0, 9)
+        slab.reset(0)
+        let s = slab.value(0)
         #expect(s.count == 0 && s.sum == 0 && s.max == 0 && s.percentile(0.5) == 0)
         #expect(s.totalCount == 2 && s.totalSum == 16, "Prometheus' _count and _sum never go down")
         #expect(s.recentQuantile(0.5) == 7)
-        s.rotate()
-        #expect(s.recentQuantile(0.5) == 7, "the previous minute still counts")
-        s.rotate()
-        #expect(s.recentQuantile(0.5) == nil, "two minutes later it is gone")
+        slab.rotate()
+        #expect(slab.value(0).recentQuantile(0.5) == 7, "the previous minute still counts")
+        slab.add(0, 3)
+        slab.rotate()
+        #expect(slab.value(0).recentQuantile(0.5) == 3, "two minutes later the 7 and 9 are gone")
+        slab.rotate()
+        #expect(slab.value(0).recentQuantile(0.5) == nil)
+    }
+
+    @Test func namespacesAreTheFirstComponentAndBounded() {
+        let m = ServerMetrics(nowMs: 0)
+        m.observeWrite(path: "/app/a", bytes: 4)
+        m.observeWrite(path: "/app", bytes: 0)
+        m.observeWrite(path: "/other/x/y", bytes: 1)
+        m.observeWrite(path: "/", bytes: 9)  // no namespace
+        #expect(m.writesPerNamespace.names == ["app", "other"])
+        #expect(m.writesPerNamespace.value("app")?.count == 2 && m.writesPerNamespace.value("app")?.sum == 6 + 4 + 4)
+        for i in 0..<(ServerMetrics.namespacesMax + 10) { m.observeRead(path: "/n\(i)", bytes: 0) }
+        #expect(m.readsPerNamespace.names.count == ServerMetrics.namespacesMax)
+        m.observeRead(path: "/n0/child", bytes: 2)  // a known one still counts
+        #expect(m.readsPerNamespace.value("n0")?.count == 2)
     }
 
     @Test func registryDumpHasEveryApacheName() {
-        var m = ServerMetrics(nowMs: 0)
+        let m = ServerMetrics(nowMs: 0)
         m.count(.commitCount, by: 3)
         m.observe(.readLatency, 4)
         let dump = Dictionary(m.dump(), uniquingKeysWith: { a, _ in a })
