@@ -16,7 +16,7 @@ extension Replica {
             switch value {
             case .int(let v): out.family(name, "gauge") { $0.sample(name, Double(v)) }
             case .double(let v): out.family(name, "gauge") { $0.sample(name, v) }
-            default: continue
+            case .null, .bool, .string, .array, .object: continue  // not numbers: no gauge
             }
         }
         let measuredCounters = Dictionary(uniqueKeysWithValues: MetricCounter.allCases.map { ($0.name, $0) })
@@ -98,7 +98,7 @@ struct PrometheusWriter {
             case "\\": out += "\\\\"
             case "\"": out += "\\\""
             case "\n": out += "\\n"
-            default: out.append(c)
+            default: out.append(c)  // over Character
             }
         }
         return out

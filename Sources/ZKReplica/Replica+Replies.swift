@@ -68,12 +68,20 @@ extension Replica {
 
     /// `read_per_namespace`: the reads Apache's DataTree counts, with the bytes they answered.
     private func measureRead(_ request: ReadRequest, _ body: ResponseBody) {
-        switch (request, body) {
-        case (.getData(let r), .data(let data, _)): metrics.observeRead(path: r.path, bytes: data?.count ?? 0)
-        case (.exists(let r), _): metrics.observeRead(path: r.path, bytes: 0)
-        case (.getChildren(let r), .strings(let names)), (.getChildren2(let r), .stringsAndStat(let names, _)):
-            metrics.observeRead(path: r.path, bytes: names.reduce(0) { $0 + $1.utf8.count })
-        default: break
+        switch request {
+        case .getData(let r):
+            if case .data(let data, _) = body { metrics.observeRead(path: r.path, bytes: data?.count ?? 0) }
+        case .exists(let r):
+            metrics.observeRead(path: r.path, bytes: 0)
+        case .getChildren(let r), .getChildren2(let r):
+            if case .strings(let names) = body {
+                metrics.observeRead(path: r.path, bytes: names.reduce(0) { $0 + $1.utf8.count })
+            } else if case .stringsAndStat(let names, _) = body {
+                metrics.observeRead(path: r.path, bytes: names.reduce(0) { $0 + $1.utf8.count })
+            }
+        case .getACL, .sync, .getAllChildrenNumber, .getEphemerals, .whoAmI, .multiRead, .setWatches, .addWatch,
+             .checkWatches, .removeWatches, .ping, .undecodable:
+            break  // not among the reads Apache's DataTree counts
         }
     }
 
