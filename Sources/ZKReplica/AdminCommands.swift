@@ -209,7 +209,7 @@ extension Replica {
             ("server_state", .string(modeName)),
             ("last_processed_zxid", .int(tree.lastProcessedZxid.rawValue)),
             ("outstanding_requests", .int(outstandingRequests)),
-            ("avg_latency", .double(stats.latencyCount == 0 ? 0 : Double(stats.totalLatencyMs) / Double(stats.latencyCount))),
+            ("avg_latency", .double(stats.averageLatencyValue)),  // rounded to four decimals, as Apache's
             ("max_latency", .int(stats.maxLatencyMs)),
             ("min_latency", .int(stats.minLatency)),
             ("num_alive_client_connections", .int(connections.count)),

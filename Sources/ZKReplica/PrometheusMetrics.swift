@@ -19,14 +19,12 @@ extension Replica {
             case .null, .bool, .string, .array, .object: continue  // not numbers: no gauge
             }
         }
-        let measuredCounters = Dictionary(uniqueKeysWithValues: MetricCounter.allCases.map { ($0.name, $0) })
         for name in ApacheRegistry.counters {
-            let total = measuredCounters[name].map { metrics.total($0) } ?? 0
+            let total = MetricCounter.byName[name].map { metrics.total($0) } ?? 0
             out.family(name, "counter") { $0.sample(name, Double(total)) }
         }
-        let measuredSummaries = Dictionary(uniqueKeysWithValues: MetricSummary.allCases.map { ($0.name, $0) })
         for (name, advanced) in ApacheRegistry.summaries {
-            let value = measuredSummaries[name].map { metrics.summary($0) } ?? SummaryValue()
+            let value = MetricSummary.byName[name].map { metrics.summary($0) } ?? SummaryValue()
             out.family(name, "summary") { w in
                 for q in advanced ? ["0.5", "0.9", "0.99"] : ["0.5"] {
                     w.sample(name, value.recentQuantile(Double(q)!).map(Double.init) ?? .nan, labels: "quantile=\"\(q)\",")

@@ -74,11 +74,9 @@ extension Replica {
         case .exists(let r):
             metrics.observeRead(path: r.path, bytes: 0)
         case .getChildren(let r), .getChildren2(let r):
-            if case .strings(let names) = body {
-                metrics.observeRead(path: r.path, bytes: names.reduce(0) { $0 + $1.utf8.count })
-            } else if case .stringsAndStat(let names, _) = body {
-                metrics.observeRead(path: r.path, bytes: names.reduce(0) { $0 + $1.utf8.count })
-            }
+            let names: [String]
+            if case .strings(let list) = body { names = list } else if case .stringsAndStat(let list, _) = body { names = list } else { return }
+            metrics.observeRead(path: r.path, bytes: names.reduce(0) { $0 + $1.utf8.count })
         case .getACL, .sync, .getAllChildrenNumber, .getEphemerals, .whoAmI, .multiRead, .setWatches, .addWatch,
              .checkWatches, .removeWatches, .ping, .undecodable:
             break  // not among the reads Apache's DataTree counts

@@ -55,8 +55,6 @@ public final class Replica {
     /// began (`leader_uptime`, `follower_sync_time`).
     var lookingSinceMs: Int64?
     var roleStartedMs: Int64?
-    /// When the leader proposed each txn of `proposed` (from `proposedHead`), for `quorum_ack_latency`.
-    var proposedAtMs: [Int64] = []
     var lastContainerCheckMs: Int64
     let startedAtMs: Int64
     /// Requests received and not yet answered, over all connections (`globalOutstandingLimit`).
@@ -553,12 +551,5 @@ public final class Replica {
         connection.stats.lastZxid = Zxid(header.zxid)
         connection.stats.lastResponseWallMs = now.wallMs
         stats.recordLatency(latency)
-    }
-}
-
-extension Replica {
-    /// Recovery's figures, reported by the shell that recovered the database.
-    public func recordStartup(dbInitMs: Int64, snapshotLoadMs: Int64, replayMs: Int64, txnsReplayed: Int) {
-        metrics.recordStartup(dbInitMs: dbInitMs, snapshotLoadMs: snapshotLoadMs, replayMs: replayMs, txnsReplayed: txnsReplayed)
     }
 }

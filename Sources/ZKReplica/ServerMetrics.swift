@@ -21,6 +21,9 @@ public enum MetricCounter: Int, CaseIterable, Sendable {
     case learnerCommitReceivedCount, revalidateCount, prepProcessorRequestQueued, syncProcessorRequestQueued
     case requestCommitQueued, sessionlessConnectionsExpired, unrecoverableErrorCount
 
+    /// The measured counters by Apache's name (the registry's other names have no case).
+    static let byName = Dictionary(uniqueKeysWithValues: allCases.map { ($0.name, $0) })
+
     public var name: String {
         switch self {
         case .lookingCount: return "looking_count"
@@ -51,6 +54,9 @@ public enum MetricSummary: Int, CaseIterable, Sendable {
     case followerSyncTime, observerSyncTime, electionTime, nodeCreatedWatchCount, nodeDeletedWatchCount
     case nodeChangedWatchCount, nodeChildrenWatchCount, proposalLatency, quorumAckLatency
     case syncProcessorBatchSize, startupTxnsLoaded, startupTxnsLoadTime, startupSnapLoadTime
+
+    /// The measured summaries by Apache's name.
+    static let byName = Dictionary(uniqueKeysWithValues: allCases.map { ($0.name, $0) })
 
     public var name: String {
         switch self {
@@ -124,10 +130,6 @@ enum ApacheRegistry {
         ("netty_queued_buffer_capacity", false), ("learner_request_processor_queue_size", false),
         ("socket_closing_time", false), ("jvm_pause_time_ms", true),
     ]
-
-    static func isAdvanced(_ summary: MetricSummary) -> Bool {
-        summaries.first { $0.name == summary.name }?.advanced ?? false
-    }
 }
 
 /// Value buckets for percentiles: 0…15 exactly, then four buckets per power of two (a quarter of an
@@ -445,15 +447,13 @@ public final class ServerMetrics {
     /// The registry as Apache's default provider dumps it into `mntr` and `monitor`: every counter,
     /// then every summary's five (BASIC) or nine (ADVANCED) figures, then the sets' keys.
     public func dump() -> [(String, JSONValue)] {
-        let counterByName = Dictionary(uniqueKeysWithValues: MetricCounter.allCases.map { ($0.name, $0) })
-        let summaryByName = Dictionary(uniqueKeysWithValues: MetricSummary.allCases.map { ($0.name, $0) })
         var out: [(String, JSONValue)] = []
         out.reserveCapacity(ApacheRegistry.counters.count + ApacheRegistry.summaries.count * 9)
         for name in ApacheRegistry.counters {
-            out.append((name, .int(counterByName[name].map { sinceReset($0) } ?? 0)))
+            out.append((name, .int(MetricCounter.byName[name].map { sinceReset($0) } ?? 0)))
         }
         for (name, advanced) in ApacheRegistry.summaries {
-            ServerMetrics.dump(summaryByName[name].map { summary($0) } ?? SummaryValue(), name, advanced: advanced, into: &out)
+            ServerMetrics.dump(MetricSummary.byName[name].map { summary($0) } ?? SummaryValue(), name, advanced: advanced, into: &out)
         }
         // A set's keys, as AvgMinMaxCounterSet names them: `avg_<namespace>_write_per_namespace`.
         for (set, name) in [(writesPerNamespace, "write_per_namespace"), (readsPerNamespace, "read_per_namespace")] {

@@ -43,7 +43,10 @@ struct ServerStats {
     var minLatency: Int64 { latencyCount == 0 ? 0 : minLatencyMs }
     /// Apache's average: a double rounded to 4 decimals ("0.0", "0.3333").
     var averageLatency: String { formatAverage(totalLatencyMs, latencyCount) }
-    var averageLatencyValue: Double { Double(averageLatency) ?? 0 }
+    /// The same average as a number (`mntr`'s and `server_stats`' avg_latency).
+    var averageLatencyValue: Double {
+        latencyCount == 0 ? 0 : Double((totalLatencyMs * 10000 + latencyCount / 2) / latencyCount) / 10000
+    }
 
     /// `srst`: latency, packet counts and response sizes start over (`ServerStats.reset`); the
     /// failed-auth count and the leader's proposal sizes (reset only by the four-letter word, below) stay.

@@ -30,6 +30,14 @@ struct HostFacts: Sendable, Equatable {
     var namesPending = false
 
     var isSampled: Bool { sampleNumber > 0 }
+
+    /// The process' own figures, cheap reads of /proc/self (statm, the fd directory).
+    mutating func sampleProcess() {
+        openFileDescriptors = (try? SystemInfo.openFileDescriptorCount()) ?? -1
+        let memory = (try? SystemInfo.memoryBytes()) ?? (virtual: 0, resident: 0)
+        residentMemoryBytes = Int(memory.resident)
+        virtualMemoryBytes = Int(memory.virtual)
+    }
 }
 
 /// Thread-safe: `latest` and `requestRefresh` may be called from any thread; `start` and `stop`

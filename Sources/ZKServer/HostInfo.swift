@@ -21,10 +21,7 @@ extension Server {
     /// Runs on the sampler thread: everything here may wait on the disk, /proc, DNS or NSS.
     static func sampleHostFacts(config: ServerConfig, previous: HostFacts) -> HostFacts {
         var facts = HostFacts()
-        facts.openFileDescriptors = (try? SystemInfo.openFileDescriptorCount()) ?? -1
-        let memory = (try? SystemInfo.memoryBytes()) ?? (virtual: 0, resident: 0)
-        facts.residentMemoryBytes = Int(memory.resident)
-        facts.virtualMemoryBytes = Int(memory.virtual)
+        facts.sampleProcess()
         // Apache 3.8.0 reports the txn log directory's size as the data dir size and the snapshot
         // directory's as the log dir size (its FileTxnSnapLog calls the log directory "dataDir");
         // 3.8.4 swapped them back. We match the reference server, 3.8.0.
@@ -63,10 +60,7 @@ extension Server {
             // Asked for in the first milliseconds, before the sampler's first sample: the two cheap
             // reads (/proc/self/statm, /proc/self/fd) are done here once rather than reporting zeros
             // (a first Prometheus scrape would graph the memory as 0).
-            facts.openFileDescriptors = (try? SystemInfo.openFileDescriptorCount()) ?? -1
-            let memory = (try? SystemInfo.memoryBytes()) ?? (virtual: 0, resident: 0)
-            facts.residentMemoryBytes = Int(memory.resident)
-            facts.virtualMemoryBytes = Int(memory.virtual)
+            facts.sampleProcess()
         }
         var host = HostSnapshot()
         host.openFileDescriptors = facts.openFileDescriptors

@@ -106,7 +106,7 @@ public final class Server: @unchecked Sendable {
             ensemble = start
         }
         replica = Replica(config: replicaConfig, tree: database.tree, sessions: database.sessions, now: Server.clock(), ensemble: ensemble)
-        replica.recordStartup(dbInitMs: dbInitMs, snapshotLoadMs: database.snapshotLoadNanoseconds / 1_000_000,
+        replica.metrics.recordStartup(dbInitMs: dbInitMs, snapshotLoadMs: database.snapshotLoadNanoseconds / 1_000_000,
                               replayMs: database.replayNanoseconds / 1_000_000, txnsReplayed: database.replayedTxns)
         if let zxid = database.snapshotZxid {
             // `last_snapshot` reports the loaded snapshot until one is written, with the file's time (Apache's).
