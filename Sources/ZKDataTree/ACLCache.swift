@@ -1,50 +1,102 @@
 /// Distinct ACL lists, shared by every node that uses them and numbered for snapshots, like
 /// Apache's `ReferenceCountedACLCache`: a snapshot writes each list once and nodes refer to it by
 /// index. Sharing also saves memory: a million nodes with the same ACL hold one array.
+///
+/// A node holds a *slot* (a `UInt32` into `entries`), so reading a node's ACL is an array access;
+/// the *index* is the number a snapshot uses (Apache's, kept as loaded).
 import ZKProtocol
 
 struct ACLCache {
-    private(set) var indexByList: [[ACL]: Int64] = [:]
-    private(set) var listByIndex: [Int64: [ACL]] = [:]
-    private var references: [Int64: Int] = [:]
+    struct Entry {
+        var list: [ACL]
+        var index: Int64
+        var references: Int
+    }
+    private(set) var entries: [Entry?] = []
+    private var slotByList: [[ACL]: UInt32] = [:]
+    private var slotByIndex: [Int64: UInt32] = [:]
+    private var freeSlots: [UInt32] = []
     private var lastIndex: Int64 = 0
+    /// OPEN_ACL_UNSAFE as a snapshot's index -1 gives it: held by loaded nodes without taking a
+    /// number, so the lists created later are numbered as before the load.
+    private var unnumberedOpenSlot: UInt32?
 
-    /// The shared copy of `acl`, with one more reference.
-    mutating func retain(_ acl: [ACL]) -> [ACL] {
-        if let index = indexByList[acl] {
-            references[index, default: 0] += 1
-            return listByIndex[index]!
+    /// The slot of `acl`, with one more reference.
+    mutating func retain(_ acl: [ACL]) -> UInt32 {
+        if let slot = slotByList[acl] {
+            entries[Int(slot)]!.references += 1
+            return slot
         }
         lastIndex += 1
-        indexByList[acl] = lastIndex
-        listByIndex[lastIndex] = acl
-        references[lastIndex] = 1
-        return acl
+        let slot = store(Entry(list: acl, index: lastIndex, references: 1))
+        slotByList[acl] = slot
+        return slot
+    }
+
+    private mutating func store(_ entry: Entry) -> UInt32 {
+        let slot: UInt32
+        if let reused = freeSlots.popLast() {
+            slot = reused
+            entries[Int(slot)] = entry
+        } else {
+            slot = UInt32(entries.count)
+            entries.append(entry)
+        }
+        if entry.index >= 0 { slotByIndex[entry.index] = slot }
+        return slot
     }
 
     /// One reference fewer. Unused lists are kept until `purgeUnused` (not during a snapshot, whose
     /// ACL map must keep covering the nodes it has not written yet).
-    mutating func release(_ acl: [ACL]) {
-        guard let index = indexByList[acl] else { return }
-        references[index, default: 1] -= 1
+    mutating func release(_ slot: UInt32) {
+        entries[Int(slot)]!.references -= 1
     }
 
     mutating func purgeUnused() {
-        for (index, count) in references where count <= 0 {
-            references[index] = nil
-            if let list = listByIndex.removeValue(forKey: index) { indexByList[list] = nil }
+        for slot in entries.indices {
+            guard let entry = entries[slot], entry.references <= 0 else { continue }
+            entries[slot] = nil
+            if entry.index < 0 {
+                unnumberedOpenSlot = nil
+            } else {
+                slotByIndex[entry.index] = nil
+                if slotByList[entry.list] == UInt32(slot) { slotByList[entry.list] = nil }
+            }
+            freeSlots.append(UInt32(slot))
         }
     }
 
-    func index(of acl: [ACL]) -> Int64? { indexByList[acl] }
+    @inline(__always) func list(_ slot: UInt32) -> [ACL] { entries[Int(slot)].unsafelyUnwrapped.list }
+    func index(_ slot: UInt32) -> Int64 { entries[Int(slot)]!.index }
+
+    /// Every list with its index, ascending.
+    var listsByIndex: [(index: Int64, acl: [ACL])] {
+        entries.compactMap { $0.map { ($0.index, $0.list) } }.filter { $0.index >= 0 }.sorted { $0.index < $1.index }
+    }
 
     /// Loading a snapshot: lists keep the indexes they had.
     mutating func restore(index: Int64, list: [ACL]) {
-        indexByList[list] = index
-        listByIndex[index] = list
-        references[index] = 0
+        if let old = slotByIndex[index] { entries[Int(old)] = nil; freeSlots.append(old) }
+        let slot = store(Entry(list: list, index: index, references: 0))
+        slotByList[list] = slot
         lastIndex = max(lastIndex, index)
     }
 
-    mutating func addReference(_ index: Int64) { references[index, default: 0] += 1 }
+    /// Loading a snapshot: one more reference to the list at `index`, by slot.
+    mutating func retain(index: Int64) -> UInt32? {
+        guard let slot = slotByIndex[index] else { return nil }
+        entries[Int(slot)]!.references += 1
+        return slot
+    }
+
+    /// Loading a snapshot: a node whose ACL index is -1 (OPEN_ACL_UNSAFE).
+    mutating func retainUnnumberedOpen() -> UInt32 {
+        if let slot = unnumberedOpenSlot {
+            entries[Int(slot)]!.references += 1
+            return slot
+        }
+        let slot = store(Entry(list: ACL.openACLUnsafe, index: -1, references: 1))
+        unnumberedOpenSlot = slot
+        return slot
+    }
 }

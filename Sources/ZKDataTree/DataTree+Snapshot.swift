@@ -15,9 +15,31 @@ import ZKProtocol
 /// A node as a snapshot records it.
 public struct NodeImage: Sendable {
     public var data: [UInt8]?
-    public var acl: [ACL]
+    /// The ACL as the snapshot numbers it: -1 for OPEN_ACL_UNSAFE, as in Apache.
+    public var aclIndex: Int64
     public var stat: StatPersisted
-    public var children: ChildSet
+    /// The children's names in Apache's order.
+    public var children: [String]
+}
+
+/// A node as a snapshot writer reads it, valid only inside `withSnapshotNode`'s closure.
+public struct SnapshotNode {
+    public enum Children {
+        case captured([String])
+        case live(ChildNames)
+    }
+    public let data: UnsafeRawBufferPointer?
+    public let aclIndex: Int64
+    public let stat: StatPersisted
+    public let children: Children
+
+    /// The children's names in Apache's order.
+    public var childNames: [String] {
+        switch children {
+        case .captured(let names): return names
+        case .live(let names): return Array(names)
+        }
+    }
 }
 
 struct SnapshotCapture {
@@ -39,11 +61,15 @@ public enum TreeLoadError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 extension DataTree {
-    func willChange(_ path: String, _ node: DataNode) {
-        guard capture != nil, node.stat.czxid <= capture!.zxid else { return }
+    func willChange(_ path: String, _ id: UInt32) {
+        guard capture != nil, store.record(id).pointee.czxid <= capture!.zxid else { return }
         let key = PathKey(path.isEmpty ? "/" : path)
         guard capture!.images[key] == nil else { return }
-        capture!.images[key] = NodeImage(data: node.data, acl: node.acl, stat: node.stat, children: node.children)
+        capture!.images[key] = image(of: DataNode(tree: self, id: id))
+    }
+
+    private func image(of node: DataNode) -> NodeImage {
+        NodeImage(data: node.data, aclIndex: snapshotACLIndex(node), stat: node.stat, children: Array(node.children))
     }
 
     /// Starts capturing for a snapshot of the tree as it is now (at `lastProcessedZxid`).
@@ -65,22 +91,39 @@ extension DataTree {
         invariant(capture != nil, "snapshotImage outside a snapshot")
         let key = PathKey(path.isEmpty ? "/" : path)
         if let image = capture!.images[key] { return image }
-        guard let node = node(path), node.stat.czxid <= capture!.zxid || path == "/" else { return nil }
-        return NodeImage(data: node.data, acl: node.acl, stat: node.stat, children: node.children)
+        guard let node = node(path), node.record.pointee.czxid <= capture!.zxid || node.id == rootID else { return nil }
+        return image(of: node)
+    }
+
+    /// Calls `body` with the node at `path` as it was when the snapshot began (nil if it did not
+    /// exist then): for a node unchanged since, its live data is lent without a copy.
+    public func withSnapshotNode<R>(_ path: String, _ body: (SnapshotNode?) -> R) -> R {
+        invariant(capture != nil, "withSnapshotNode outside a snapshot")
+        if let image = capture!.images[PathKey(path.isEmpty ? "/" : path)] {
+            guard let data = image.data else {
+                return body(SnapshotNode(data: nil, aclIndex: image.aclIndex, stat: image.stat, children: .captured(image.children)))
+            }
+            return data.withUnsafeBytes {
+                body(SnapshotNode(data: $0, aclIndex: image.aclIndex, stat: image.stat, children: .captured(image.children)))
+            }
+        }
+        guard let node = node(path), node.record.pointee.czxid <= capture!.zxid || node.id == rootID else { return body(nil) }
+        return node.withData { data in
+            body(SnapshotNode(data: data, aclIndex: snapshotACLIndex(node), stat: node.stat, children: .live(node.children)))
+        }
     }
 
     /// The ACL lists a snapshot must contain (every list any node used when it began), by index.
     public func snapshotACLs() -> [(index: Int64, acl: [ACL])] {
-        aclCache.listByIndex.filter { $0.value != ACL.openACLUnsafe }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        aclCache.listsByIndex.filter { $0.acl != ACL.openACLUnsafe }
     }
 
     /// A node's ACL as a snapshot index: -1 means OPEN_ACL_UNSAFE, as in Apache.
-    public func snapshotACLIndex(_ acl: [ACL]) -> Int64 {
-        if acl == ACL.openACLUnsafe { return -1 }
-        guard let index = aclCache.index(of: acl) else {
-            preconditionFailure("ACL list of a snapshotted node is not in the ACL cache")
-        }
-        return index
+    public func snapshotACLIndex(_ node: DataNode) -> Int64 {
+        let slot = node.record.pointee.aclSlot
+        let list = aclCache.list(slot)
+        if list == ACL.openACLUnsafe { return -1 }
+        return aclCache.index(slot)
     }
 
     // MARK: Loading
@@ -96,36 +139,38 @@ extension DataTree {
 
     /// Adds a node read from a snapshot. Parents come before their children; "" is the root.
     public func load(path: String, data: [UInt8]?, aclIndex: Int64, stat: StatPersisted) throws(TreeLoadError) {
-        let acl: [ACL]
+        let slot: UInt32
         if aclIndex == -1 {
-            acl = ACL.openACLUnsafe
+            slot = aclCache.retainUnnumberedOpen()
         } else {
-            guard let list = aclCache.listByIndex[aclIndex] else { throw .missingACL(aclIndex) }
-            aclCache.addReference(aclIndex)
-            acl = list
+            guard let found = aclCache.retain(index: aclIndex) else { throw .missingACL(aclIndex) }
+            slot = found
         }
         if path.isEmpty || path == "/" {
-            replaceRoot(data: data, acl: acl, stat: stat)
+            replaceRoot(data: data, aclSlot: slot, stat: stat)
             return
         }
         guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { throw .missingParent(path) }
-        let parent: DataNode
-        // Siblings are consecutive in a snapshot: remember the last parent instead of looking it up.
+        let parent: UInt32
+        // Siblings are consecutive in a snapshot: remember the last parent instead of walking to it.
         if let cached = loadingParent, path.utf8[..<slash].elementsEqual(cached.path.utf8) {
-            parent = cached.node
+            parent = cached.id
         } else if let previous = lastLoaded, path.utf8[..<slash].elementsEqual(previous.path.utf8) {
-            parent = previous.node
+            parent = previous.id
             loadingParent = previous
         } else {
             let parentPath = String(path[..<slash])
-            guard let found = node(parentPath) else { throw .missingParent(path) }
+            guard let found = lookup(parentPath) else { throw .missingParent(path) }
             loadingParent = (parentPath, found)
             parent = found
         }
-        guard parent.children.insert(String(path[path.utf8.index(after: slash)...])) else { throw .duplicate(path) }
-        let node = DataNode(data: data, acl: acl, stat: stat)
-        insertLoaded(path, node)
-        lastLoaded = (path, node)
+        let name = String(path[path.utf8.index(after: slash)...])
+        guard !DataNode(tree: self, id: parent).children.contains(name) else { throw .duplicate(path) }
+        let id = makeChild(of: parent, named: name, data: data)
+        setStat(id, stat)
+        store.record(id).pointee.aclSlot = slot
+        noteLoaded(path, id)
+        lastLoaded = (path, id)
     }
 
     /// After the last node: quotas are recounted (as Apache's `setupQuota` does).
@@ -134,11 +179,11 @@ extension DataTree {
         lastLoaded = nil
         setLastProcessedZxid(snapshotZxid)
         // Snapshots from before 3.5 have no /zookeeper/config; Apache adds it on load.
-        if node(DataTree.configPath) == nil, let zookeeper = node(DataTree.zookeeperPath) {
-            zookeeper.children.insert("config")
-            var stat = StatPersisted()
-            stat.aversion = -1
-            insertLoaded(DataTree.configPath, DataNode(data: [], acl: aclCache.retain(ACL.readACLUnsafe), stat: stat))
+        if lookup(DataTree.configPath) == nil, let zookeeper = lookup(DataTree.zookeeperPath) {
+            let id = makeChild(of: zookeeper, named: "config", data: [])
+            store.record(id).pointee.aversion = -1
+            store.record(id).pointee.aclSlot = aclCache.retain(ACL.readACLUnsafe)
+            noteLoaded(DataTree.configPath, id)
         }
         let limits = collectQuotaLimitPaths()
         for path in limits {

@@ -36,8 +36,9 @@ public final class DataTree {
     public static let quotaPath = "/zookeeper/quota"
     public static let configPath = "/zookeeper/config"
 
-    private var nodes: [PathKey: DataNode] = [:]
-    private var root: DataNode
+    /// Every znode (see `NodeStore`): records, names and data, children tables.
+    let store = NodeStore()
+    private(set) var rootID: UInt32
     /// Each session's ephemerals, in Apache's HashSet order. A session's set stays (possibly empty)
     /// until the session closes, as in Apache.
     public private(set) var ephemerals: [Int64: ChildSet] = [:]
@@ -54,28 +55,50 @@ public final class DataTree {
     /// before the node's first change (see `SnapshotCapture`).
     var capture: SnapshotCapture?
     /// While loading a snapshot: the parent of the last node and the last node (siblings and first
-    /// children follow each other in a snapshot, so most parents are found without a lookup).
-    var loadingParent: (path: String, node: DataNode)?
-    var lastLoaded: (path: String, node: DataNode)?
+    /// children follow each other in a snapshot, so most parents are found without a walk).
+    var loadingParent: (path: String, id: UInt32)?
+    var lastLoaded: (path: String, id: UInt32)?
 
     public init(extendedTypesEnabled: Bool) {
         self.extendedTypesEnabled = extendedTypesEnabled
-        root = DataNode(data: [], acl: ACL.openACLUnsafe, stat: StatPersisted())
-        nodes[PathKey("/")] = root
+        rootID = NodeStore.none
+        rootID = makeRoot()
         // Apache keeps the root under "" and "/" and counts "/" (one character) in the data size.
         approximateDataSizeBytes = 1
         addSystemNode(DataTree.zookeeperPath, acl: ACL.openACLUnsafe)
         addSystemNode(DataTree.quotaPath, acl: ACL.openACLUnsafe)
         addSystemNode(DataTree.configPath, acl: ACL.readACLUnsafe)
         // Apache creates /zookeeper/config through setACL with version -1, leaving aversion at -1.
-        nodes[PathKey(DataTree.configPath)]!.stat.aversion = -1
+        store.record(lookup(DataTree.configPath)!).pointee.aversion = -1
+    }
+
+    private func makeRoot() -> UInt32 {
+        let id = store.allocate(name: UnsafeRawBufferPointer(start: nil, count: 0),
+                                data: UnsafeRawBufferPointer(start: nil, count: 0), parent: NodeStore.none)
+        store.record(id).pointee.aclSlot = aclCache.retain(ACL.openACLUnsafe)
+        return id
     }
 
     private func addSystemNode(_ path: String, acl: [ACL]) {
-        let node = DataNode(data: [], acl: aclCache.retain(acl), stat: StatPersisted())
-        nodes[PathKey(path)] = node
-        self.node(PathUtils.parent(of: path)!)!.children.insert(PathUtils.childName(of: path))
+        let parent = lookup(PathUtils.parent(of: path)!)!
+        let id = makeChild(of: parent, named: PathUtils.childName(of: path), data: [])
+        store.record(id).pointee.aclSlot = aclCache.retain(acl)
         approximateDataSizeBytes += path.utf16.count
+    }
+
+    /// A new node under `parent` (which has no child of that name), linked in; stat zero, open ACL slot 0.
+    func makeChild(of parent: UInt32, named name: String, data: [UInt8]?) -> UInt32 {
+        var name = name
+        return name.withUTF8 { nameBytes in
+            let id: UInt32
+            if let data {
+                id = data.withUnsafeBytes { store.allocate(name: UnsafeRawBufferPointer(nameBytes), data: $0, parent: parent) }
+            } else {
+                id = store.allocate(name: UnsafeRawBufferPointer(nameBytes), data: nil, parent: parent)
+            }
+            store.link(id, under: parent)
+            return id
+        }
     }
 
     /// "/zookeeper", "/zookeeper/quota", "/zookeeper/config" and the root cannot be deleted.
@@ -86,28 +109,45 @@ public final class DataTree {
     // MARK: Loading (see DataTree+Snapshot)
 
     func resetForLoading() {
-        nodes = [:]
+        freeSubtree(rootID)
         ephemerals = [:]
         containers = []
         ttls = []
         quotaPaths = []
         aclCache = ACLCache()
         approximateDataSizeBytes = 0
-        root = DataNode(data: [], acl: ACL.openACLUnsafe, stat: StatPersisted())
-        nodes[PathKey("/")] = root
+        rootID = makeRoot()
+        // The root's ACL comes from the snapshot; the open list placed by makeRoot is not a reference.
+        aclCache = ACLCache()
     }
 
-    func replaceRoot(data: [UInt8]?, acl: [ACL], stat: StatPersisted) {
-        root.data = data
-        root.acl = acl
-        root.stat = stat
+    func replaceRoot(data: [UInt8]?, aclSlot: UInt32, stat: StatPersisted) {
+        replaceData(rootID, data)
+        store.record(rootID).pointee.aclSlot = aclSlot
+        setStat(rootID, stat)
         approximateDataSizeBytes += 1 + (data?.count ?? 0)
     }
 
-    func insertLoaded(_ path: String, _ node: DataNode) {
-        nodes[PathKey(path)] = node
-        approximateDataSizeBytes += path.utf16.count + (node.data?.count ?? 0)
-        let owner = node.stat.ephemeralOwner
+    func setStat(_ id: UInt32, _ s: StatPersisted) {
+        let r = store.record(id)
+        r.pointee.czxid = s.czxid
+        r.pointee.mzxid = s.mzxid
+        r.pointee.pzxid = s.pzxid
+        r.pointee.ctime = s.ctime
+        r.pointee.mtime = s.mtime
+        r.pointee.ephemeralOwner = s.ephemeralOwner
+        r.pointee.version = s.version
+        r.pointee.cversion = s.cversion
+        r.pointee.aversion = s.aversion
+    }
+
+    /// Registers a node just loaded: data size, and the ephemeral, container and TTL indexes.
+    func noteLoaded(_ path: String, _ id: UInt32) {
+        approximateDataSizeBytes += path.utf16.count + DataNode(tree: self, id: id).dataLength
+        noteKind(path, owner: store.record(id).pointee.ephemeralOwner)
+    }
+
+    private func noteKind(_ path: String, owner: Int64) {
         switch NodeKind(ephemeralOwner: owner, extendedTypesEnabled: extendedTypesEnabled) {
         case .container: containers.insert(path)
         case .ttl: ttls.insert(path)
@@ -118,32 +158,105 @@ public final class DataTree {
 
     func setLastProcessedZxid(_ zxid: Zxid) { lastProcessedZxid = zxid }
 
+    /// Replaces a node's data without a txn or a data-size update (quota stats, the root on load).
+    func replaceData(_ id: UInt32, _ data: [UInt8]?) {
+        if let data {
+            data.withUnsafeBytes { store.setData(id, $0) }
+        } else {
+            store.setData(id, nil)
+        }
+    }
+
+    /// Frees a node and everything below it (its parent must have unlinked it, or it is the root).
+    private func freeSubtree(_ id: UInt32) {
+        guard id != NodeStore.none else { return }
+        var stack = [id]
+        while let next = stack.popLast() {
+            store.forEachChild(of: next) { stack.append($0) }
+            aclCache.release(store.record(next).pointee.aclSlot)
+            store.free(next)
+        }
+    }
+
     // MARK: Reads
+
+    /// The record of the node at `path`, walked from the root one component at a time. "" is the
+    /// root, as in Apache's tree (which keeps the root under both keys); "/a/", "//a" name nothing.
+    func lookup(_ path: String) -> UInt32? {
+        var path = path
+        return path.withUTF8 { lookup(UnsafeRawBufferPointer($0)) }
+    }
+
+    func lookup(_ path: UnsafeRawBufferPointer) -> UInt32? {
+        let n = path.count
+        guard n > 0 else { return rootID }
+        guard path[0] == UInt8(ascii: "/") else { return nil }
+        var current = rootID
+        var start = 1
+        if n == 1 { return current }
+        let base = path.baseAddress.unsafelyUnwrapped
+        while true {
+            var end = start
+            while end < n && path[end] != UInt8(ascii: "/") { end += 1 }
+            guard end > start else { return nil }
+            guard let child = store.child(of: current, named: UnsafeRawBufferPointer(start: base + start, count: end - start)) else {
+                return nil
+            }
+            current = child
+            if end == n { return current }
+            start = end + 1
+        }
+    }
 
     /// The node at `path`. "" is the root, as in Apache's tree (which keeps the root under both keys).
     public func node(_ path: String) -> DataNode? {
-        path.isEmpty ? root : nodes[PathKey(path)]
+        lookup(path).map { DataNode(tree: self, id: $0) }
+    }
+
+    /// The path of a node, rebuilt from its ancestors' names.
+    public func path(of node: DataNode) -> String { path(of: node.id) }
+
+    func path(of id: UInt32) -> String {
+        if id == rootID { return "/" }
+        var chain: [UInt32] = []
+        var current = id
+        while current != rootID && current != NodeStore.none {
+            chain.append(current)
+            current = store.record(current).pointee.parent
+        }
+        var bytes: [UInt8] = []
+        for part in chain.reversed() {
+            bytes.append(UInt8(ascii: "/"))
+            bytes.append(contentsOf: store.name(part))
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Apache's `nodes.size()` counts the root twice ("" and "/").
-    public var nodeCount: Int { nodes.count + 1 }
+    public var nodeCount: Int { store.count + 1 }
+
+    /// Bytes the tree's nodes hold (records, names, data, children tables), for `mntr` and tests.
+    public var nodeMemoryBytes: Int { store.memoryBytes }
+
+    /// Bytes of node storage freed since the last call: the shell gives memory back to the system
+    /// (`malloc_trim`) when this is large.
+    public func takeReleasedMemoryBytes() -> Int { store.takeReleasedBytes() }
 
     public func kind(of node: DataNode) -> NodeKind {
-        NodeKind(ephemeralOwner: node.stat.ephemeralOwner, extendedTypesEnabled: extendedTypesEnabled)
+        NodeKind(ephemeralOwner: store.record(node.id).pointee.ephemeralOwner, extendedTypesEnabled: extendedTypesEnabled)
     }
 
     public func clientStat(_ node: DataNode) -> Stat { node.clientStat(extendedTypesEnabled: extendedTypesEnabled) }
 
     /// The number of descendants of `path` (`getAllChildrenNumber`).
     public func allChildrenCount(_ path: String) -> Int {
-        guard let start = node(path) else { return 0 }
+        guard let start = lookup(path) else { return 0 }
         var count = 0
-        var stack = [(path.isEmpty ? "/" : path, start)]
-        while let (p, n) = stack.popLast() {
-            for name in n.children {
-                let childPath = PathUtils.join(p, name)
+        var stack = [start]
+        while let id = stack.popLast() {
+            store.forEachChild(of: id) { child in
                 count += 1
-                if let child = nodes[PathKey(childPath)], !child.children.isEmpty { stack.append((childPath, child)) }
+                if store.childCount(child) > 0 { stack.append(child) }
             }
         }
         return count
@@ -156,14 +269,40 @@ public final class DataTree {
 
     public var ephemeralsCount: Int { ephemerals.values.reduce(0) { $0 + $1.count } }
 
-    /// Every path in the tree with its node, parents before children (snapshots, `hash`).
+    /// Every path in the tree with its node, parents before children, siblings sorted (`hash`, checks).
     public func forEachNode(_ body: (String, DataNode) -> Void) {
-        var stack = ["/"]
-        while let path = stack.popLast() {
-            guard let n = nodes[PathKey(path)] else { continue }
-            body(path, n)
-            for name in n.children.sorted().reversed() { stack.append(PathUtils.join(path, name)) }
+        var stack: [(String, UInt32)] = [("/", rootID)]
+        while let (path, id) = stack.popLast() {
+            body(path, DataNode(tree: self, id: id))
+            var children: [(String, UInt32)] = []
+            store.forEachChild(of: id) { child in
+                children.append((PathUtils.join(path, String(decoding: store.name(child), as: UTF8.self)), child))
+            }
+            children.sort { $0.0 > $1.0 }
+            stack.append(contentsOf: children)
         }
+    }
+
+    /// Checks the structure: every child's parent is the node it is listed under, counts agree, no
+    /// record is reachable twice, and every live record is reachable. Returns the first problem.
+    public func checkStructure() -> String? {
+        var seen = Set<UInt32>()
+        var stack = [rootID]
+        while let id = stack.popLast() {
+            guard seen.insert(id).inserted else { return "node \(id) reachable twice" }
+            guard store.isLive(id) else { return "node \(id) is linked but freed" }
+            var listed = 0
+            var problem: String?
+            store.forEachChild(of: id) { child in
+                listed += 1
+                if store.record(child).pointee.parent != id { problem = "\(path(of: child)) lists a parent other than the node it is under" }
+                stack.append(child)
+            }
+            if let problem { return problem }
+            if listed != store.childCount(id) { return "\(path(of: id)) counts \(store.childCount(id)) children but lists \(listed)" }
+        }
+        if seen.count != store.count { return "\(store.count) live records but \(seen.count) reachable" }
+        return nil
     }
 
     // MARK: Apply
@@ -242,40 +381,35 @@ public final class DataTree {
 
     private func createNode(_ path: String, _ data: [UInt8]?, _ acl: [ACL], _ owner: Int64, _ parentCVersion: Int32,
                             _ header: TxnHeader, _ stat: inout Stat?, _ changes: inout [TreeChange]) -> ErrorCode {
-        guard let parentPath = PathUtils.parent(of: path), let parent = node(parentPath) else { return .noNode }
+        guard let parentPath = PathUtils.parent(of: path), let parent = lookup(parentPath) else { return .noNode }
         let name = PathUtils.childName(of: path)
-        if parent.children.contains(name) {
+        let p = store.record(parent)
+        if DataNode(tree: self, id: parent).children.contains(name) {
             // Replaying the log over a snapshot can meet a node that is already there (Apache's
             // fuzzy snapshots); the parent's cversion and pzxid still move forward, as in Apache.
-            if parentCVersion > parent.stat.cversion {
+            if parentCVersion > p.pointee.cversion {
                 willChange(parentPath, parent)
-                parent.stat.cversion = parentCVersion
-                parent.stat.pzxid = header.zxid
+                p.pointee.cversion = parentCVersion
+                p.pointee.pzxid = header.zxid
             }
             return .nodeExists
         }
         willChange(parentPath, parent)
         var cversion = parentCVersion
-        if cversion == -1 { cversion = parent.stat.cversion + 1 }
-        if cversion > parent.stat.cversion {
-            parent.stat.cversion = cversion
-            parent.stat.pzxid = header.zxid
+        if cversion == -1 { cversion = p.pointee.cversion + 1 }
+        if cversion > p.pointee.cversion {
+            p.pointee.cversion = cversion
+            p.pointee.pzxid = header.zxid
         }
-        var s = StatPersisted()
-        s.czxid = header.zxid; s.mzxid = header.zxid; s.pzxid = header.zxid
-        s.ctime = header.time; s.mtime = header.time
-        s.ephemeralOwner = owner
-        let child = DataNode(data: data, acl: aclCache.retain(acl), stat: s)
-        parent.children.insert(name)
-        nodes[PathKey(path)] = child
+        let child = makeChild(of: parent, named: name, data: data)
+        let c = store.record(child)
+        c.pointee.czxid = header.zxid; c.pointee.mzxid = header.zxid; c.pointee.pzxid = header.zxid
+        c.pointee.ctime = header.time; c.pointee.mtime = header.time
+        c.pointee.ephemeralOwner = owner
+        c.pointee.aclSlot = aclCache.retain(acl)
         approximateDataSizeBytes += path.utf16.count + (data?.count ?? 0)
-        switch NodeKind(ephemeralOwner: owner, extendedTypesEnabled: extendedTypesEnabled) {
-        case .container: containers.insert(path)
-        case .ttl: ttls.insert(path)
-        case .ephemeral: ephemerals[owner, default: ChildSet(initialCapacity: 16)].insert(path)
-        case .persistent: break
-        }
-        stat = clientStat(child)
+        noteKind(path, owner: owner)
+        stat = clientStat(DataNode(tree: self, id: child))
         quotaNodeCreated(parent: parentPath, name: name)
         updateQuotaStats(covering: path, bytes: Int64(data?.count ?? 0), count: 1)
         changes.append(.created(path))
@@ -284,24 +418,25 @@ public final class DataTree {
     }
 
     private func deleteNode(_ path: String, zxid: Int64, changes: inout [TreeChange]) -> ErrorCode {
-        guard let parentPath = PathUtils.parent(of: path), let parent = node(parentPath) else { return .noNode }
-        guard let victim = nodes[PathKey(path)] else {
+        guard let parentPath = PathUtils.parent(of: path), let parent = lookup(parentPath) else { return .noNode }
+        let p = store.record(parent)
+        guard let victim = lookup(path), victim != rootID else {
             // Replaying a delete over Apache's fuzzy snapshot: the child is already gone, but the
             // parent's pzxid still moves forward, as in Apache's deleteNode (ZOOKEEPER-3145).
-            if zxid > parent.stat.pzxid {
+            if zxid > p.pointee.pzxid {
                 willChange(parentPath, parent)
-                parent.stat.pzxid = zxid
+                p.pointee.pzxid = zxid
             }
             return .noNode
         }
         willChange(parentPath, parent)
         willChange(path, victim)
-        aclCache.release(victim.acl)
-        parent.children.remove(PathUtils.childName(of: path))
-        if zxid > parent.stat.pzxid { parent.stat.pzxid = zxid }
-        nodes[PathKey(path)] = nil
-        approximateDataSizeBytes -= path.utf16.count + (victim.data?.count ?? 0)
-        let owner = victim.stat.ephemeralOwner
+        let dataCount = DataNode(tree: self, id: victim).dataLength
+        let owner = store.record(victim).pointee.ephemeralOwner
+        store.unlink(victim, from: parent)
+        if zxid > p.pointee.pzxid { p.pointee.pzxid = zxid }
+        freeSubtree(victim)
+        approximateDataSizeBytes -= path.utf16.count + dataCount
         switch NodeKind(ephemeralOwner: owner, extendedTypesEnabled: extendedTypesEnabled) {
         case .container: containers.remove(path)
         case .ttl: ttls.remove(path)
@@ -310,7 +445,7 @@ public final class DataTree {
         case .persistent: break
         }
         quotaNodeDeleted(parent: parentPath, name: PathUtils.childName(of: path))
-        updateQuotaStats(covering: path, bytes: -Int64(victim.data?.count ?? 0), count: -1)
+        updateQuotaStats(covering: path, bytes: -Int64(dataCount), count: -1)
         changes.append(.deleted(path))
         changes.append(.childrenChanged(parentPath.isEmpty ? "/" : parentPath))
         return .ok
@@ -320,37 +455,42 @@ public final class DataTree {
     /// by the server itself (no txn, no watch), as Apache's `initConfigInZKDatabase` does: mzxid is
     /// the configuration's version, dataVersion -1, mtime when it was set.
     public func setQuorumConfig(_ text: [UInt8], version: Int64, time: Int64) {
-        guard let n = nodes[PathKey(DataTree.configPath)] else { return }
-        willChange(DataTree.configPath, n)
-        approximateDataSizeBytes += text.count - (n.data?.count ?? 0)
-        n.data = text
-        n.stat.mtime = time
-        n.stat.mzxid = version
-        n.stat.version = -1
+        guard let id = lookup(DataTree.configPath) else { return }
+        willChange(DataTree.configPath, id)
+        approximateDataSizeBytes += text.count - DataNode(tree: self, id: id).dataLength
+        replaceData(id, text)
+        let r = store.record(id)
+        r.pointee.mtime = time
+        r.pointee.mzxid = version
+        r.pointee.version = -1
     }
 
     private func setData(_ path: String, _ data: [UInt8]?, _ version: Int32, _ header: TxnHeader,
                          _ stat: inout Stat?, _ changes: inout [TreeChange]) -> ErrorCode {
-        guard let n = nodes[PathKey(path)] else { return .noNode }
-        willChange(path, n)
-        approximateDataSizeBytes += (data?.count ?? 0) - (n.data?.count ?? 0)
-        updateQuotaStats(covering: path, bytes: Int64((data?.count ?? 0) - (n.data?.count ?? 0)), count: 0)
-        n.data = data
-        n.stat.mtime = header.time
-        n.stat.mzxid = header.zxid
-        n.stat.version = version
-        stat = clientStat(n)
+        guard let id = lookup(path) else { return .noNode }
+        willChange(path, id)
+        let oldCount = DataNode(tree: self, id: id).dataLength
+        approximateDataSizeBytes += (data?.count ?? 0) - oldCount
+        updateQuotaStats(covering: path, bytes: Int64((data?.count ?? 0) - oldCount), count: 0)
+        replaceData(id, data)
+        let r = store.record(id)
+        r.pointee.mtime = header.time
+        r.pointee.mzxid = header.zxid
+        r.pointee.version = version
+        stat = clientStat(DataNode(tree: self, id: id))
         changes.append(.dataChanged(path))
         return .ok
     }
 
     private func setACL(_ path: String, _ acl: [ACL], _ version: Int32, _ stat: inout Stat?) -> ErrorCode {
-        guard let n = nodes[PathKey(path)] else { return .noNode }
-        willChange(path, n)
-        aclCache.release(n.acl)
-        n.acl = aclCache.retain(acl)
-        n.stat.aversion = version
-        stat = clientStat(n)
+        guard let id = lookup(path) else { return .noNode }
+        willChange(path, id)
+        let r = store.record(id)
+        let old = r.pointee.aclSlot
+        r.pointee.aclSlot = aclCache.retain(acl)
+        aclCache.release(old)
+        r.pointee.aversion = version
+        stat = clientStat(DataNode(tree: self, id: id))
         return .ok
     }
 }

@@ -69,10 +69,10 @@ extension DataTree {
     func updateQuotaStats(covering path: String, bytes: Int64, count: Int64) {
         guard let prefix = quotaPrefix(of: path), let node = node(Quotas.statPath(prefix)),
               var stats = QuotaStats(node.data) else { return }
-        willChange(Quotas.statPath(prefix), node)
+        willChange(Quotas.statPath(prefix), node.id)
         stats["count"] = stats["count"] + count
         stats["bytes"] = stats["bytes"] + bytes
-        node.data = stats.bytes
+        replaceData(node.id, stats.bytes)
     }
 
     /// A node was created under /zookeeper/quota: a limits node starts a quota, a stats node is
@@ -98,14 +98,14 @@ extension DataTree {
         while let p = stack.popLast() {
             guard let n = node(p) else { continue }
             count += 1
-            bytes += Int64(n.data?.count ?? 0)
+            bytes += Int64(n.dataLength)
             for child in n.children { stack.append(p + "/" + child) }
         }
         guard let statNode = node(Quotas.statPath(path)) else { return }
-        willChange(Quotas.statPath(path), statNode)
+        willChange(Quotas.statPath(path), statNode.id)
         var stats = QuotaStats(nil)!
         stats["count"] = count
         stats["bytes"] = bytes
-        statNode.data = stats.bytes
+        replaceData(statNode.id, stats.bytes)
     }
 }

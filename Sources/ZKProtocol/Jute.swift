@@ -72,6 +72,13 @@ public struct JuteWriter: Sendable {
         bytes.append(contentsOf: b)
     }
 
+    /// A buffer from borrowed bytes (a znode's data lent by the tree): no intermediate array.
+    public mutating func writeBuffer(borrowing b: UnsafeRawBufferPointer?) {
+        guard let b else { writeInt(-1); return }
+        writeInt(Int32(b.count))
+        bytes.append(contentsOf: b)
+    }
+
     public mutating func writeStringVector(_ v: [String]?) {
         guard let v else { writeInt(-1); return }
         writeInt(Int32(v.count))

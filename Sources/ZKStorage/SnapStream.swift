@@ -27,8 +27,8 @@ public enum SnapStream {
         while let path = stack.popLast() {
             guard let node = tree.node(path.isEmpty ? "/" : path) else { continue }
             w.writeString(path)
-            w.writeBuffer(node.data)
-            w.writeLong(tree.snapshotACLIndex(node.acl))
+            node.withData { w.writeBuffer(borrowing: $0) }
+            w.writeLong(tree.snapshotACLIndex(node))
             node.stat.encode(to: &w)
             for name in Array(node.children).reversed() { stack.append(path + "/" + name) }
         }

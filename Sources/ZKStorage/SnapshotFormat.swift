@@ -69,7 +69,8 @@ public struct SnapshotWriter {
     }
 
     /// The next piece of the file; nil once the whole file was returned (the tree then stops capturing).
-    public mutating func nextChunk(nodesMax: Int = 4096) -> [UInt8]? {
+    /// A chunk ends after `nodesMax` nodes or once it holds `bytesMax` bytes, whichever comes first.
+    public mutating func nextChunk(nodesMax: Int = 4096, bytesMax: Int = Int.max) -> [UInt8]? {
         guard !isFinished else { return nil }
         var w = JuteWriter(capacity: 64 * 1024)
         if !started {
@@ -77,17 +78,20 @@ public struct SnapshotWriter {
             writePreamble(&w)
         }
         var written = 0
-        while written < nodesMax, let path = stack.popLast() {
-            guard let image = tree.snapshotImage(path.isEmpty ? "/" : path) else { continue }
-            w.writeString(path)
-            w.writeBuffer(image.data)
-            w.writeLong(tree.snapshotACLIndex(image.acl))
-            image.stat.encode(to: &w)
-            digest &+= SnapshotWriter.nodeDigest(path: path, data: image.data, stat: image.stat)
+        while written < nodesMax, w.bytes.count < bytesMax, let path = stack.popLast() {
+            let children: [String]? = tree.withSnapshotNode(path.isEmpty ? "/" : path) { node in
+                guard let node else { return nil }
+                w.writeString(path)
+                w.writeBuffer(borrowing: node.data)
+                w.writeLong(node.aclIndex)
+                node.stat.encode(to: &w)
+                digest &+= SnapshotWriter.nodeDigest(path: path, data: node.data, stat: node.stat)
+                return node.childNames
+            }
+            guard let children else { continue }
             // Children in the order Apache would write them (its HashSet order); pushed reversed
             // so the stack pops them in that order.
-            let base = path
-            for name in Array(image.children).reversed() { stack.append(base + "/" + name) }
+            for name in children.reversed() { stack.append(path + "/" + name) }
             written += 1
         }
         nodesWritten += written
@@ -102,6 +106,11 @@ public struct SnapshotWriter {
 
     /// Apache's per-node digest (`DigestCalculator.calculateDigest`, version 2).
     public static func nodeDigest(path: String, data: [UInt8]?, stat: StatPersisted) -> UInt64 {
+        guard let data else { return nodeDigest(path: path, data: UnsafeRawBufferPointer?.none, stat: stat) }
+        return data.withUnsafeBytes { nodeDigest(path: path, data: $0, stat: stat) }
+    }
+
+    public static func nodeDigest(path: String, data: UnsafeRawBufferPointer?, stat: StatPersisted) -> UInt64 {
         if path.hasPrefix("/zookeeper/") { return 0 }
         var crc = CRC32()
         crc.update((path == "/" ? "" : path).utf8)

@@ -43,7 +43,7 @@ private final class TreeDriver {
         for path in ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"] {
             #expect(tree.node(path) != nil, "\(path)")
         }
-        #expect(tree.node("") === tree.node("/"))
+        #expect(tree.node("") == tree.node("/"))
         #expect(tree.nodeCount == 5)
         #expect(tree.lastProcessedZxid == .zero)
         #expect(Set(tree.node("/")!.children) == ["zookeeper"])

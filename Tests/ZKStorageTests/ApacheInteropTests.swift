@@ -94,7 +94,7 @@ private func servedOrder(_ tree: DataTree) -> [String] {
     var out: [String] = []
     func visit(_ path: String) {
         out.append(path)
-        for name in tree.node(path)?.children ?? ChildSet() { visit(PathUtils.join(path, name)) }
+        for name in tree.node(path).map({ Array($0.children) }) ?? [] { visit(PathUtils.join(path, name)) }
     }
     visit("/")
     return out
