@@ -16,7 +16,7 @@ public struct DataNode: Equatable {
 
     public static func == (a: DataNode, b: DataNode) -> Bool { a.id == b.id && a.tree === b.tree }
 
-    @inline(__always) var record: UnsafeMutablePointer<NodeRecord> { tree.store.record(id) }
+    @inline(__always) var record: UnsafeMutablePointer<NodeHeader> { tree.store.record(id) }
 
     /// A copy of the data (nil for null data). Replies encode it in place with `withData` instead.
     public var data: [UInt8]? { tree.store.data(id).map { Array($0) } }
@@ -26,7 +26,7 @@ public struct DataNode: Equatable {
         try body(tree.store.data(id))
     }
 
-    public var dataLength: Int { Int(max(0, NodeStore.dataLength(record.pointee.block))) }
+    public var dataLength: Int { Int(max(0, record.pointee.dataLength)) }
 
     public var acl: [ACL] { tree.aclCache.list(record.pointee.aclSlot) }
 
@@ -65,7 +65,7 @@ public struct DataNode: Equatable {
         let numChildren = Int32(tree.store.childCount(id))
         s.numChildren = numChildren
         s.cversion = r.pointee.cversion &* 2 &- numChildren
-        s.dataLength = max(0, NodeStore.dataLength(r.pointee.block))
+        s.dataLength = max(0, r.pointee.dataLength)
         let owner = r.pointee.ephemeralOwner
         let kind = NodeKind(ephemeralOwner: owner, extendedTypesEnabled: extendedTypesEnabled)
         s.ephemeralOwner = kind == .ephemeral ? owner : 0
@@ -100,7 +100,7 @@ public struct ChildNames: Sequence {
         }
     }
 
-    public func makeIterator() -> Iterator { Iterator(store: store, table: store.record(parent).pointee.table) }
+    public func makeIterator() -> Iterator { Iterator(store: store, table: store.childTable(of: parent)) }
 
     public var underestimatedCount: Int { count }
 

@@ -99,7 +99,7 @@ extension DataTree {
     /// exist then): for a node unchanged since, its live data is lent without a copy.
     public func withSnapshotNode<R>(_ path: String, _ body: (SnapshotNode?) -> R) -> R {
         invariant(capture != nil, "withSnapshotNode outside a snapshot")
-        if let image = capture!.images[PathKey(path.isEmpty ? "/" : path)] {
+        if !capture!.images.isEmpty, let image = capture!.images[PathKey(path.isEmpty ? "/" : path)] {
             guard let data = image.data else {
                 return body(SnapshotNode(data: nil, aclIndex: image.aclIndex, stat: image.stat, children: .captured(image.children)))
             }

@@ -1,246 +1,179 @@
 /// Where the znodes live, laid out for memory: about 100 bytes a znode above its name and data, where
 /// a dictionary of full paths to node objects cost over 300.
 ///
-/// - **Records**: one fixed-size `NodeRecord` per znode (the persisted stat, its parent, its ACL's
-///   slot, two pointers), in pages of `recordsPerPage`. A node is named by its record's number, a
-///   `UInt32`. Freed records are reused; a page whose records are all free is given back to the
-///   allocator (and, through `malloc_trim` by the shell, to the system).
-/// - **Blocks**: the node's name (its last path component, UTF-8) and data in one allocation,
-///   prefixed by their two lengths. No full path is stored anywhere: paths are walked component by
-///   component from the root, and rebuilt from parents when needed.
-/// - **Children**: a parent's children are a hash table of bucket heads (`ChildTable`) whose chains
-///   run through the children's records (`NodeRecord.next`). The table reproduces Java's
-///   `HashSet<String>` exactly (see `ChildSet` for the rules), so children iterate in Apache's order.
+/// - **Nodes**: one allocation per znode holding its `NodeHeader` (the persisted stat, its parent,
+///   its ACL's slot, links), then its name (the last path component, UTF-8), then its data, carved
+///   from size-class slabs (`Slabs`) so that no allocator header or power-of-two rounding is paid.
+///   A node is named by a number, a `UInt32` into the id table; a node whose size changes
+///   (`setData` with a new length) moves and keeps its number. No full path is stored anywhere:
+///   paths are walked component by component from the root, and rebuilt from parents when needed.
+/// - **Children**: a parent's children are a hash table of bucket heads whose chains run through the
+///   children's headers (`NodeHeader.next`). The table reproduces Java's `HashSet<String>` exactly
+///   (see `ChildSet` for the rules), so children iterate in Apache's order.
+/// - **Release**: freed numbers are reused; a slab page whose blocks are all free is given back to
+///   the allocator, and by the shell's `malloc_trim` to the system.
 ///
 /// Owned by one thread (the event loop); everything is reached through pointers, so there is no
 /// copy-on-write or exclusivity bookkeeping per access. Nothing here knows what a znode means: that
 /// is `DataTree`'s.
 import ZKCore
 
-struct NodeRecord {
+struct NodeHeader {
     var czxid: Int64
     var mzxid: Int64
     var pzxid: Int64
     var ctime: Int64
     var mtime: Int64
     var ephemeralOwner: Int64
-    /// `UInt32` name length, `Int32` data length (-1: null data), the name's bytes, the data's bytes.
-    var block: UnsafeMutableRawPointer
-    /// nil until the first child is added: `count`, `capacity`, then `capacity` bucket heads.
-    var table: UnsafeMutablePointer<UInt32>?
     var version: Int32
     var cversion: Int32
     var aversion: Int32
     var parent: UInt32
-    /// The next record in the parent's bucket chain (or, once freed, in the page's free list).
+    /// The next node in the parent's bucket chain.
     var next: UInt32
     var aclSlot: UInt32
+    var nameLength: UInt32
+    /// -1 for null data.
+    var dataLength: Int32
+    /// Index into the store's child tables; `NodeStore.none` until the first child is added.
+    var table: UInt32
 }
 
 final class NodeStore {
     static let none = UInt32.max
-    static let pageShift = 11
-    static let recordsPerPage = 1 << pageShift
-    static let blockHeaderBytes = 8
+    static let headerBytes = MemoryLayout<NodeHeader>.size
     /// `new HashSet<>(8)`, as Apache's `DataNode.addChild` makes a node's first child set.
     static let firstTableCapacity: UInt32 = 8
 
-    struct Page {
-        var records: UnsafeMutablePointer<NodeRecord>?
-        var live: Int32 = 0
-        /// Records `0..<used` were handed out at least once; below it, freed ones are in `freeHead`.
-        var used: Int32 = 0
-        var freeHead: UInt32 = NodeStore.none
-        var hasRoom = true
-    }
-
-    private var pages: UnsafeMutablePointer<Page>
-    private var pageCapacity = 16
-    private(set) var pageCount = 0
-    /// Pages with a free record, the one to allocate from last.
-    private var roomy: [Int32] = []
+    /// Node number → its block (nil: free).
+    private var slots: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    private var slotCapacity = 1024
+    private var slotsUsed = 0
+    private var freeIDs: [UInt32] = []
+    /// Child tables: `count`, `capacity`, then `capacity` bucket heads; nil entries are free.
+    private var tables: [UnsafeMutablePointer<UInt32>?] = []
+    private var freeTables: [UInt32] = []
+    private let slabs = Slabs()
     private(set) var count = 0
-    /// Bytes of blocks and tables allocated (records are counted by page): what `memoryBytes` reports.
-    private(set) var blockBytes = 0
+    private var tableBytes = 0
     /// Bytes given back since the shell last asked (`takeReleasedBytes`), to decide on `malloc_trim`.
     private var releasedBytes = 0
 
     init() {
-        pages = .allocate(capacity: pageCapacity)
+        slots = .allocate(capacity: slotCapacity)
     }
 
     deinit {
-        for p in 0..<pageCount {
-            guard let records = pages[p].records else { continue }
-            for slot in 0..<Int(pages[p].used) where records[slot].block != Self.freedMarker {
-                records[slot].block.deallocate()
-                records[slot].table?.deallocate()
-            }
-            records.deallocate()
+        for id in 0..<slotsUsed {
+            if let block = slots[id] { slabs.free(block, bytes: Self.blockBytes(block)) }
         }
-        pages.deallocate()
+        for table in tables { table?.deallocate() }
+        slots.deallocate()
     }
 
-    /// Marks a freed record (never a real allocation).
-    private nonisolated(unsafe) static let freedMarker = UnsafeMutableRawPointer(bitPattern: 0x10)!
-
-    @inline(__always) func record(_ id: UInt32) -> UnsafeMutablePointer<NodeRecord> {
-        pages[Int(id >> UInt32(Self.pageShift))].records.unsafelyUnwrapped + Int(id & UInt32(Self.recordsPerPage - 1))
+    @inline(__always) func record(_ id: UInt32) -> UnsafeMutablePointer<NodeHeader> {
+        slots[Int(id)].unsafelyUnwrapped.assumingMemoryBound(to: NodeHeader.self)
     }
 
-    /// Whether `id` names a live record (for invariant checks and tests).
-    func isLive(_ id: UInt32) -> Bool {
-        let p = Int(id >> UInt32(Self.pageShift))
-        guard p < pageCount, let records = pages[p].records else { return false }
-        let slot = Int(id & UInt32(Self.recordsPerPage - 1))
-        return slot < Int(pages[p].used) && records[slot].block != Self.freedMarker
-    }
+    /// Whether `id` names a live node (for invariant checks and tests).
+    func isLive(_ id: UInt32) -> Bool { Int(id) < slotsUsed && slots[Int(id)] != nil }
 
-    var pagesAllocated: Int { (0..<pageCount).reduce(0) { $0 + (pages[$1].records == nil ? 0 : 1) } }
-
-    /// Bytes this store holds: live pages of records, blocks and child tables.
-    var memoryBytes: Int { pagesAllocated * Self.recordsPerPage * MemoryLayout<NodeRecord>.stride + blockBytes }
+    /// Bytes this store holds: the id table, slab pages and large blocks, child tables.
+    var memoryBytes: Int { slotCapacity * 8 + slabs.bytesHeld + tableBytes }
 
     /// Bytes freed since the last call.
     func takeReleasedBytes() -> Int {
         defer { releasedBytes = 0 }
-        return releasedBytes
+        return releasedBytes + slabs.takeReleasedBytes()
     }
 
-    // MARK: Records
+    @inline(__always) static func blockBytes(_ block: UnsafeMutableRawPointer) -> Int {
+        let h = block.assumingMemoryBound(to: NodeHeader.self)
+        return headerBytes + Int(h.pointee.nameLength) + max(0, Int(h.pointee.dataLength))
+    }
 
-    /// A new record holding `name` and `data`; its other fields are the caller's to set.
+    // MARK: Nodes
+
+    /// A new node holding `name` and `data`, its stat zero; linking it under `parent` is the caller's.
     func allocate(name: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer?, parent: UInt32) -> UInt32 {
-        let id = takeRecord()
-        let r = record(id)
-        r.initialize(to: NodeRecord(czxid: 0, mzxid: 0, pzxid: 0, ctime: 0, mtime: 0, ephemeralOwner: 0,
-                                    block: makeBlock(name: name, data: data), table: nil, version: 0,
-                                    cversion: 0, aversion: 0, parent: parent, next: Self.none, aclSlot: 0))
+        let id: UInt32
+        if let reused = freeIDs.popLast() {
+            id = reused
+        } else {
+            if slotsUsed == slotCapacity { growSlots() }
+            id = UInt32(slotsUsed)
+            slotsUsed += 1
+        }
+        let header = NodeHeader(czxid: 0, mzxid: 0, pzxid: 0, ctime: 0, mtime: 0, ephemeralOwner: 0, version: 0,
+                                cversion: 0, aversion: 0, parent: parent, next: Self.none, aclSlot: 0,
+                                nameLength: UInt32(name.count), dataLength: data == nil ? -1 : Int32(data!.count),
+                                table: Self.none)
+        slots[Int(id)] = makeBlock(header, name: name, data: data)
         count += 1
         return id
     }
 
-    private func takeRecord() -> UInt32 {
-        if roomy.isEmpty { addPage() }
-        let p = Int(roomy.last!)
-        if pages[p].records == nil {
-            pages[p].records = .allocate(capacity: Self.recordsPerPage)
-        }
-        var slot: Int
-        if pages[p].freeHead != Self.none {
-            slot = Int(pages[p].freeHead)
-            pages[p].freeHead = pages[p].records.unsafelyUnwrapped[slot].next
-        } else {
-            slot = Int(pages[p].used)
-            pages[p].used += 1
-        }
-        pages[p].live += 1
-        if pages[p].freeHead == Self.none && Int(pages[p].used) == Self.recordsPerPage {
-            pages[p].hasRoom = false
-            roomy.removeLast()
-        }
-        return UInt32(p << Self.pageShift | slot)
+    private func growSlots() {
+        invariant(slotCapacity < Int(UInt32.max / 2), "more znodes than node numbers")
+        let grown = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: slotCapacity * 2)
+        grown.moveInitialize(from: slots, count: slotsUsed)
+        slots.deallocate()
+        slots = grown
+        slotCapacity *= 2
     }
 
-    private func addPage() {
-        if pageCount == pageCapacity {
-            let grown = UnsafeMutablePointer<Page>.allocate(capacity: pageCapacity * 2)
-            grown.moveInitialize(from: pages, count: pageCount)
-            pages.deallocate()
-            pages = grown
-            pageCapacity *= 2
-        }
-        invariant(pageCount < Int(UInt32.max >> UInt32(Self.pageShift)), "more znodes than node ids")
-        (pages + pageCount).initialize(to: Page())
-        roomy.append(Int32(pageCount))
-        pageCount += 1
-    }
-
-    /// Frees a record with its block and child table; it must be unlinked from its parent already.
-    func free(_ id: UInt32) {
-        let r = record(id)
-        releaseBlock(r.pointee.block)
-        if let table = r.pointee.table { releaseTable(table) }
-        r.pointee.block = Self.freedMarker
-        r.pointee.table = nil
-        let p = Int(id >> UInt32(Self.pageShift))
-        r.pointee.next = pages[p].freeHead
-        pages[p].freeHead = id & UInt32(Self.recordsPerPage - 1)
-        pages[p].live -= 1
-        count -= 1
-        if !pages[p].hasRoom {
-            pages[p].hasRoom = true
-            roomy.append(Int32(p))
-        }
-        if pages[p].live == 0 && count > 0 {
-            // An empty page goes back to the allocator; it is made again if it is chosen later.
-            pages[p].records.unsafelyUnwrapped.deallocate()
-            pages[p].records = nil
-            pages[p].used = 0
-            pages[p].freeHead = Self.none
-            releasedBytes += Self.recordsPerPage * MemoryLayout<NodeRecord>.stride
-        }
-    }
-
-    // MARK: Blocks
-
-    private func makeBlock(name: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer?) -> UnsafeMutableRawPointer {
+    private func makeBlock(_ header: NodeHeader, name: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer?) -> UnsafeMutableRawPointer {
         let dataCount = data?.count ?? 0
-        let size = Self.blockHeaderBytes + name.count + dataCount
-        let block = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
-        block.storeBytes(of: UInt32(name.count), as: UInt32.self)
-        block.storeBytes(of: data == nil ? -1 : Int32(dataCount), toByteOffset: 4, as: Int32.self)
+        let block = slabs.allocate(bytes: Self.headerBytes + name.count + dataCount)
+        block.assumingMemoryBound(to: NodeHeader.self).initialize(to: header)
         if let base = name.baseAddress, name.count > 0 {
-            (block + Self.blockHeaderBytes).copyMemory(from: base, byteCount: name.count)
+            (block + Self.headerBytes).copyMemory(from: base, byteCount: name.count)
         }
         if let data, let base = data.baseAddress, dataCount > 0 {
-            (block + Self.blockHeaderBytes + name.count).copyMemory(from: base, byteCount: dataCount)
+            (block + Self.headerBytes + name.count).copyMemory(from: base, byteCount: dataCount)
         }
-        blockBytes += size
         return block
     }
 
-    private func releaseBlock(_ block: UnsafeMutableRawPointer) {
-        let size = Self.blockHeaderBytes + Int(Self.nameLength(block)) + max(0, Int(Self.dataLength(block)))
-        blockBytes -= size
-        releasedBytes += size
-        block.deallocate()
-    }
-
-    @inline(__always) static func nameLength(_ block: UnsafeMutableRawPointer) -> UInt32 {
-        block.load(as: UInt32.self)
-    }
-
-    @inline(__always) static func dataLength(_ block: UnsafeMutableRawPointer) -> Int32 {
-        block.load(fromByteOffset: 4, as: Int32.self)
+    /// Frees a node with its child table; it must be unlinked from its parent already.
+    func free(_ id: UInt32) {
+        let block = slots[Int(id)].unsafelyUnwrapped
+        let table = block.assumingMemoryBound(to: NodeHeader.self).pointee.table
+        if table != Self.none { releaseTable(table) }
+        slabs.free(block, bytes: Self.blockBytes(block))
+        slots[Int(id)] = nil
+        freeIDs.append(id)
+        count -= 1
     }
 
     @inline(__always) func name(_ id: UInt32) -> UnsafeRawBufferPointer {
-        let block = record(id).pointee.block
-        return UnsafeRawBufferPointer(start: block + Self.blockHeaderBytes, count: Int(Self.nameLength(block)))
+        let h = record(id)
+        return UnsafeRawBufferPointer(start: UnsafeRawPointer(h) + Self.headerBytes, count: Int(h.pointee.nameLength))
     }
 
     /// The node's data; nil for null data (a count of 0 is empty data).
     @inline(__always) func data(_ id: UInt32) -> UnsafeRawBufferPointer? {
-        let block = record(id).pointee.block
-        let length = Self.dataLength(block)
+        let h = record(id)
+        let length = h.pointee.dataLength
         guard length >= 0 else { return nil }
-        return UnsafeRawBufferPointer(start: block + Self.blockHeaderBytes + Int(Self.nameLength(block)), count: Int(length))
+        return UnsafeRawBufferPointer(start: UnsafeRawPointer(h) + Self.headerBytes + Int(h.pointee.nameLength), count: Int(length))
     }
 
-    /// Replaces the node's data: in place when the length is unchanged, else in a new block.
+    /// Replaces the node's data: in place when the length is unchanged, else the node moves to a
+    /// block of the new size (pointers from `record` taken before are then stale).
     func setData(_ id: UInt32, _ data: UnsafeRawBufferPointer?) {
-        let r = record(id)
-        let old = r.pointee.block
-        let oldLength = Self.dataLength(old)
-        if let data, Int(oldLength) == data.count {
+        let old = slots[Int(id)].unsafelyUnwrapped
+        let h = old.assumingMemoryBound(to: NodeHeader.self)
+        if let data, Int(h.pointee.dataLength) == data.count {
             if let base = data.baseAddress, data.count > 0 {
-                (old + Self.blockHeaderBytes + Int(Self.nameLength(old))).copyMemory(from: base, byteCount: data.count)
+                (old + Self.headerBytes + Int(h.pointee.nameLength)).copyMemory(from: base, byteCount: data.count)
             }
             return
         }
-        r.pointee.block = makeBlock(name: name(id), data: data)
-        releaseBlock(old)
+        var header = h.pointee
+        header.dataLength = data == nil ? -1 : Int32(data!.count)
+        slots[Int(id)] = makeBlock(header, name: name(id), data: data)
+        slabs.free(old, bytes: Self.blockBytes(old))
     }
 
     func nameEquals(_ id: UInt32, _ other: UnsafeRawBufferPointer) -> Bool {
@@ -248,6 +181,11 @@ final class NodeStore {
         guard mine.count == other.count else { return false }
         guard let a = mine.baseAddress, let b = other.baseAddress else { return true }
         return memcmpBytes(a, b, mine.count)
+    }
+
+    @inline(__always) private func table(of id: UInt32) -> UnsafeMutablePointer<UInt32>? {
+        let index = record(id).pointee.table
+        return index == Self.none ? nil : tables[Int(index)]
     }
 
     // MARK: Children
@@ -258,13 +196,13 @@ final class NodeStore {
     }
 
     func childCount(_ id: UInt32) -> Int {
-        guard let table = record(id).pointee.table else { return 0 }
+        guard let table = table(of: id) else { return 0 }
         return Int(table[0])
     }
 
     /// The child of `parent` named `name`.
     func child(of parent: UInt32, named name: UnsafeRawBufferPointer) -> UInt32? {
-        guard let table = record(parent).pointee.table, table[0] > 0 else { return nil }
+        guard let table = table(of: parent), table[0] > 0 else { return nil }
         var c = table[2 + Int(Self.bucket(of: JavaHash.of(name), capacity: table[1]))]
         while c != Self.none {
             if nameEquals(c, name) { return c }
@@ -276,9 +214,8 @@ final class NodeStore {
     /// Links `child` (not yet among `parent`'s children) at the end of its bucket, growing the table
     /// past 3/4 full as `HashMap` does.
     func link(_ child: UInt32, under parent: UInt32) {
-        let p = record(parent)
-        if p.pointee.table == nil { p.pointee.table = makeTable(capacity: Self.firstTableCapacity) }
-        let table = p.pointee.table.unsafelyUnwrapped
+        if record(parent).pointee.table == Self.none { record(parent).pointee.table = makeTable(capacity: Self.firstTableCapacity) }
+        let table = table(of: parent).unsafelyUnwrapped
         append(child, to: table, bucket: Int(Self.bucket(of: JavaHash.of(name(child)), capacity: table[1])))
         table[0] += 1
         if table[0] > table[1] * 3 / 4 { grow(parent) }
@@ -297,7 +234,7 @@ final class NodeStore {
 
     /// Unlinks `child` from `parent`'s table. Java's table keeps its size when it empties.
     func unlink(_ child: UInt32, from parent: UInt32) {
-        guard let table = record(parent).pointee.table else { return }
+        guard let table = table(of: parent) else { return }
         let b = 2 + Int(Self.bucket(of: JavaHash.of(name(child)), capacity: table[1]))
         var previous = Self.none
         var c = table[b]
@@ -312,29 +249,46 @@ final class NodeStore {
         table[0] -= 1
     }
 
-    private func makeTable(capacity: UInt32) -> UnsafeMutablePointer<UInt32> {
+    private func newTable(capacity: UInt32) -> UnsafeMutablePointer<UInt32> {
         let table = UnsafeMutablePointer<UInt32>.allocate(capacity: 2 + Int(capacity))
         table[0] = 0
         table[1] = capacity
         (table + 2).initialize(repeating: Self.none, count: Int(capacity))
-        blockBytes += (2 + Int(capacity)) * 4
+        tableBytes += (2 + Int(capacity)) * 4
         return table
     }
 
-    private func releaseTable(_ table: UnsafeMutablePointer<UInt32>) {
+    /// A new table's index.
+    private func makeTable(capacity: UInt32) -> UInt32 {
+        let table = newTable(capacity: capacity)
+        if let index = freeTables.popLast() {
+            tables[Int(index)] = table
+            return index
+        }
+        tables.append(table)
+        return UInt32(tables.count - 1)
+    }
+
+    private func dropTable(_ table: UnsafeMutablePointer<UInt32>) {
         let size = (2 + Int(table[1])) * 4
-        blockBytes -= size
+        tableBytes -= size
         releasedBytes += size
         table.deallocate()
+    }
+
+    private func releaseTable(_ index: UInt32) {
+        dropTable(tables[Int(index)].unsafelyUnwrapped)
+        tables[Int(index)] = nil
+        freeTables.append(index)
     }
 
     /// Doubles a table: old bucket b splits into b and b + capacity, each keeping its order (Java's
     /// "lo" and "hi" lists), so iteration order matches `HashMap.resize`.
     private func grow(_ parent: UInt32) {
-        let p = record(parent)
-        let old = p.pointee.table.unsafelyUnwrapped
+        let index = Int(record(parent).pointee.table)
+        let old = tables[index].unsafelyUnwrapped
         let capacity = old[1]
-        let grown = makeTable(capacity: capacity * 2)
+        let grown = newTable(capacity: capacity * 2)
         grown[0] = old[0]
         for b in 0..<Int(capacity) {
             var loTail = Self.none, hiTail = Self.none
@@ -353,13 +307,16 @@ final class NodeStore {
                 c = next
             }
         }
-        releaseTable(old)
-        p.pointee.table = grown
+        dropTable(old)
+        tables[index] = grown
     }
+
+    /// The bucket heads of `parent`'s table (nil without one), for iterating without a closure.
+    func childTable(of parent: UInt32) -> UnsafeMutablePointer<UInt32>? { table(of: parent) }
 
     /// Calls `body` with each child of `parent`, in Java's `HashSet` iteration order.
     @inline(__always) func forEachChild(of parent: UInt32, _ body: (UInt32) -> Void) {
-        guard let table = record(parent).pointee.table, table[0] > 0 else { return }
+        guard let table = table(of: parent), table[0] > 0 else { return }
         for b in 0..<Int(table[1]) {
             var c = table[2 + b]
             while c != Self.none {
@@ -372,7 +329,7 @@ final class NodeStore {
 
     /// `parent`'s table capacity (0 without a table): for tests of Java's growth rule.
     func tableCapacity(_ id: UInt32) -> Int {
-        guard let table = record(id).pointee.table else { return 0 }
+        guard let table = table(of: id) else { return 0 }
         return Int(table[1])
     }
 }

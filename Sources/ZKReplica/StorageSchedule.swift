@@ -64,7 +64,7 @@ struct StorageSchedule {
     /// and replaying the log from its zxid makes it exact.
     mutating func streamSnapshot(_ persist: inout [StorageCommand]) {
         while var current = writer, chunksInFlight < limits.snapshotChunksInFlightMax {
-            guard let chunk = current.nextChunk(nodesMax: limits.snapshotChunkNodesMax) else {
+            guard let chunk = current.nextChunk(nodesMax: limits.snapshotChunkNodesMax, bytesMax: limits.snapshotChunkBytesMax) else {
                 writer = nil
                 persist.append(.snapshotEnd)
                 return

@@ -21,6 +21,8 @@ extension Server {
             throw .fatal("Unable to load database on disk: \(error)")
         }
         for warning in database.warnings { logger.warn(warning) }
+        // Loading left the snapshot's buffers free in the heap: give them back before serving.
+        MemoryRelease.trimFreeMemory()
         if let zxid = database.snapshotZxid {
             logger.info("Snapshot loaded from \(layout.snapshotDirectory)/\(SnapshotFormat.fileName(zxid: zxid)), \(database.replayedTxns) txns replayed, last zxid 0x\(database.lastZxid.hex), \(database.sessions.count) sessions, in \(monotonicMilliseconds() - start) ms")
         } else {

@@ -39,6 +39,9 @@ public final class Server: @unchecked Sendable {
     var readBuffer: [UInt8]
     var readingPaused = false
     var lastTickMs: Int64
+    /// Tree memory freed since the last `malloc_trim`, and how much makes one worth it.
+    var freedTreeBytes = 0
+    static let trimThresholdBytes = 32 << 20
     var stopping = false
     var acceptsPaused = false
     let stopRequested = Mutex(false)
@@ -221,6 +224,7 @@ public final class Server: @unchecked Sendable {
             if electionDue || monotonicMilliseconds() - lastTickMs >= tickIntervalMs {
                 lastTickMs = monotonicMilliseconds()
                 replica.handle(.tick, now: Server.clock())
+                releaseFreedTreeMemory()
                 peers?.tick(nowMs: lastTickMs)
                 admin?.tick(nowMs: lastTickMs)
                 metricsServer?.tick(nowMs: lastTickMs)
@@ -234,6 +238,15 @@ public final class Server: @unchecked Sendable {
             updateReadInterest()
         }
         shutdown()
+    }
+
+    /// After large deletes the tree's freed pages sit in the allocator; give them back to the system
+    /// once enough has been freed (checked once a tick, so a burst of deletes costs one trim).
+    private func releaseFreedTreeMemory() {
+        freedTreeBytes += replica.tree.takeReleasedMemoryBytes()
+        guard freedTreeBytes >= Server.trimThresholdBytes else { return }
+        freedTreeBytes = 0
+        MemoryRelease.trimFreeMemory()
     }
 
     private func handle(_ event: EventLoop.Event) {

@@ -78,7 +78,7 @@ public final class StorageEngine {
         var writer = SnapshotWriter(tree: tree, sessions: sessions)
         var results: [StorageResult] = []
         beginSnapshot(writer.zxid)
-        while let chunk = writer.nextChunk(nodesMax: limits.snapshotChunkNodesMax) {
+        while let chunk = writer.nextChunk(nodesMax: limits.snapshotChunkNodesMax, bytesMax: limits.snapshotChunkBytesMax) {
             writeSnapshot(chunk, &results)
         }
         endSnapshot(&results)
