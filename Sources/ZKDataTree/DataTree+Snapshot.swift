@@ -37,7 +37,7 @@ public struct SnapshotNode {
     public var childNames: [String] {
         switch children {
         case .captured(let names): return names
-        case .live(let names): return Array(names)
+        case .live(let names): return names.isEmpty ? [] : Array(names)
         }
     }
 }

@@ -63,16 +63,17 @@ struct StorageSchedule {
     /// the writer is done. Chunks are taken from the live tree: the snapshot is fuzzy, as Apache's,
     /// and replaying the log from its zxid makes it exact.
     mutating func streamSnapshot(_ persist: inout [StorageCommand]) {
-        while var current = writer, chunksInFlight < limits.snapshotChunksInFlightMax {
-            guard let chunk = current.nextChunk(nodesMax: limits.snapshotChunkNodesMax, bytesMax: limits.snapshotChunkBytesMax) else {
+        // The writer is advanced in place: a copy of it would share, and then copy, its stack of
+        // paths on every chunk (a parent with 200,000 children made each chunk cost milliseconds).
+        while writer != nil, chunksInFlight < limits.snapshotChunksInFlightMax {
+            guard let chunk = writer!.nextChunk(nodesMax: limits.snapshotChunkNodesMax, bytesMax: limits.snapshotChunkBytesMax) else {
                 writer = nil
                 persist.append(.snapshotEnd)
                 return
             }
             persist.append(.snapshotChunk(chunk))
             chunksInFlight += 1
-            writer = current
-            if current.isFinished {
+            if writer!.isFinished {
                 writer = nil
                 persist.append(.snapshotEnd)
                 return

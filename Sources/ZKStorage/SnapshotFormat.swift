@@ -53,7 +53,9 @@ public enum SnapshotFormat {
 public struct SnapshotWriter {
     public let zxid: Zxid
     private let tree: DataTree
-    private var stack: [String] = [""]
+    /// Pre-order walk: each frame is a parent's path and its children's names (Apache's HashSet
+    /// order), with the next one to visit. The root frame holds the root's own path, "".
+    private var stack: [(base: String?, names: [String], next: Int)] = [(nil, [""], 0)]
     private var checksum = Adler32()
     private var started = false
     public private(set) var isFinished = false
@@ -78,7 +80,14 @@ public struct SnapshotWriter {
             writePreamble(&w)
         }
         var written = 0
-        while written < nodesMax, w.bytes.count < bytesMax, let path = stack.popLast() {
+        while written < nodesMax, w.bytes.count < bytesMax, let top = stack.indices.last {
+            guard stack[top].next < stack[top].names.count else {
+                stack.removeLast()
+                continue
+            }
+            let name = stack[top].names[stack[top].next]
+            stack[top].next += 1
+            let path = stack[top].base.map { $0 + "/" + name } ?? name
             let children: [String]? = tree.withSnapshotNode(path.isEmpty ? "/" : path) { node in
                 guard let node else { return nil }
                 w.writeString(path)
@@ -88,11 +97,9 @@ public struct SnapshotWriter {
                 digest &+= SnapshotWriter.nodeDigest(path: path, data: node.data, stat: node.stat)
                 return node.childNames
             }
-            guard let children else { continue }
-            // Children in the order Apache would write them (its HashSet order); pushed reversed
-            // so the stack pops them in that order.
-            for name in children.reversed() { stack.append(path + "/" + name) }
-            written += 1
+            // Children in the order Apache would write them (its HashSet order), depth first.
+            if let children, !children.isEmpty { stack.append((path, children, 0)) }
+            if children != nil { written += 1 }
         }
         nodesWritten += written
         if stack.isEmpty { writeEnd(&w) }
