@@ -86,15 +86,6 @@ extension DataTree {
 
     public var isSnapshotInProgress: Bool { capture != nil }
 
-    /// The node at `path` as it was when the snapshot began; nil if it did not exist then.
-    public func snapshotImage(_ path: String) -> NodeImage? {
-        invariant(capture != nil, "snapshotImage outside a snapshot")
-        let key = PathKey(path.isEmpty ? "/" : path)
-        if let image = capture!.images[key] { return image }
-        guard let node = node(path), node.record.pointee.czxid <= capture!.zxid || node.id == rootID else { return nil }
-        return image(of: node)
-    }
-
     /// Calls `body` with the node at `path` as it was when the snapshot began (nil if it did not
     /// exist then): for a node unchanged since, its live data is lent without a copy.
     public func withSnapshotNode<R>(_ path: String, _ body: (SnapshotNode?) -> R) -> R {

@@ -326,12 +326,6 @@ final class NodeStore {
             }
         }
     }
-
-    /// `parent`'s table capacity (0 without a table): for tests of Java's growth rule.
-    func tableCapacity(_ id: UInt32) -> Int {
-        guard let table = table(of: id) else { return 0 }
-        return Int(table[1])
-    }
 }
 
 @inline(__always) func memcmpBytes(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ count: Int) -> Bool {

@@ -35,7 +35,6 @@ final class Slabs {
 
     /// Per size class: the first page with room.
     private let roomy: UnsafeMutablePointer<UnsafeMutableRawPointer?>
-    private let pagesPerClass: UnsafeMutablePointer<Int>
     private(set) var pageCount = 0
     /// Regions by number (nil: given back) with how many of their pages are in use.
     private var regions: [(base: UnsafeMutableRawPointer, pagesInUse: Int)?] = []
@@ -46,14 +45,11 @@ final class Slabs {
     init() {
         roomy = .allocate(capacity: Self.classes)
         roomy.initialize(repeating: nil, count: Self.classes)
-        pagesPerClass = .allocate(capacity: Self.classes)
-        pagesPerClass.initialize(repeating: 0, count: Self.classes)
     }
 
     deinit {
         for region in regions { region?.base.deallocate() }
         roomy.deallocate()
-        pagesPerClass.deallocate()
     }
 
     /// Bytes in use: pages holding blocks and large blocks (a region's untouched pages cost nothing).
@@ -113,7 +109,6 @@ final class Slabs {
         if !h.pointee.inList { link(page, c) }
         if h.pointee.live == 0 && pagesWithRoom(c) > 1 {
             unlink(page, c)
-            pagesPerClass[c] -= 1
             pageCount -= 1
             returnPage(page)
         }
@@ -132,7 +127,6 @@ final class Slabs {
         regions[Int(region)]!.pagesInUse += 1
         header(page).initialize(to: SlabPage(freeHead: nil, bump: Int32(Self.headerBytes), live: 0, blockBytes: Int32(size),
                                              inList: false, region: region, previous: nil, next: nil))
-        pagesPerClass[c] += 1
         pageCount += 1
         link(page, c)
         return page
