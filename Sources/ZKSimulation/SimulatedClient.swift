@@ -283,7 +283,7 @@ final class SimulatedClient {
     /// deleted (or never wrote) is; the ones whose fate was unknown are settled from the tree.
     /// Returns the first violation.
     func check(against tree: DataTree) -> String? {
-        for (path, data) in acknowledged where !uncertain.contains(path) {
+        for (path, data) in acknowledged.sorted(by: { $0.key < $1.key }) where !uncertain.contains(path) {
             guard let node = tree.node(path) else { return "acknowledged write lost: \(path) of client \(id) is missing" }
             if (node.data ?? []) != data { return "acknowledged write lost: \(path) of client \(id) has old data" }
         }

@@ -353,6 +353,14 @@ public struct ZabLeader: Sendable {
         }
         // `startForwarding`: what is in flight beyond the sync point, then every new proposal.
         if !learner.isObserver {
+            // Every outstanding proposal is past the sync point, so the learner gets it again and
+            // acknowledges it again once it is durable. An ACK from an earlier connection no longer
+            // counts: a TRUNC (the learner logged proposals this leader had not yet committed) or a
+            // SNAP has just taken those txns off its disk. Counted anyway, it commits a txn that
+            // only this leader holds, and an election without this leader loses it.
+            if let sid = learner.sid {
+                for i in outstanding.indices { outstanding[i].acks.remove(sid) }
+            }
             for entry in outstanding where entry.proposal.zxid > through {
                 effects.append(.send(QuorumPacket(.proposal, zxid: entry.proposal.zxid, data: entry.proposal.data), to: id))
                 learners[id]!.unacknowledged.append((entry.proposal.zxid, nowMs))
