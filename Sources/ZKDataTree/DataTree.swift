@@ -47,6 +47,8 @@ public final class DataTree {
     public private(set) var lastProcessedZxid: Zxid = .zero
     /// Sum of path lengths and data lengths (`approximate_data_size`).
     public private(set) var approximateDataSizeBytes: Int = 0
+    /// Apache's tree digest: the sum of every node's digest, kept as nodes change (`TreeDigest`).
+    public internal(set) var digest: UInt64 = 0
     public let extendedTypesEnabled: Bool
     /// Paths that have a quota (a `zookeeper_limits` node under /zookeeper/quota).
     var quotaPaths: Set<String> = []
@@ -63,6 +65,7 @@ public final class DataTree {
         self.extendedTypesEnabled = extendedTypesEnabled
         rootID = NodeStore.none
         rootID = makeRoot()
+        refreshDigest(rootID, path: "")
         // Apache keeps the root under "" and "/" and counts "/" (one character) in the data size.
         approximateDataSizeBytes = 1
         addSystemNode(DataTree.zookeeperPath, acl: ACL.openACLUnsafe)
@@ -84,6 +87,7 @@ public final class DataTree {
         let id = makeChild(of: parent, named: PathUtils.childName(of: path), data: [])
         store.record(id).pointee.aclSlot = aclCache.retain(acl)
         approximateDataSizeBytes += path.utf16.count
+        refreshDigest(id, path: path)
     }
 
     /// A new node under `parent` (which has no child of that name), linked in; stat zero, open ACL slot 0.
@@ -116,6 +120,7 @@ public final class DataTree {
         quotaPaths = []
         aclCache = ACLCache()
         approximateDataSizeBytes = 0
+        digest = 0
         rootID = makeRoot()
         // The root's ACL comes from the snapshot; the open list placed by makeRoot is not a reference.
         aclCache = ACLCache()
@@ -126,6 +131,7 @@ public final class DataTree {
         store.record(rootID).pointee.aclSlot = aclSlot
         setStat(rootID, stat)
         approximateDataSizeBytes += 1 + (data?.count ?? 0)
+        refreshDigest(rootID, path: "")
     }
 
     func setStat(_ id: UInt32, _ s: StatPersisted) {
@@ -145,6 +151,7 @@ public final class DataTree {
     func noteLoaded(_ path: String, _ id: UInt32) {
         approximateDataSizeBytes += path.utf16.count + DataNode(tree: self, id: id).dataLength
         noteKind(path, owner: store.record(id).pointee.ephemeralOwner)
+        refreshDigest(id, path: path)
     }
 
     private func noteKind(_ path: String, owner: Int64) {
@@ -173,6 +180,7 @@ public final class DataTree {
         var stack = [id]
         while let next = stack.popLast() {
             store.forEachChild(of: next) { stack.append($0) }
+            dropDigest(next)
             aclCache.release(store.record(next).pointee.aclSlot)
             store.free(next)
         }
@@ -284,7 +292,8 @@ public final class DataTree {
     }
 
     /// Checks the structure: every child's parent is the node it is listed under, counts agree, no
-    /// record is reachable twice, and every live record is reachable. Returns the first problem.
+    /// record is reachable twice, every live record is reachable, and the kept digest is the one
+    /// recomputed from every node. Returns the first problem.
     public func checkStructure() -> String? {
         var seen = Set<UInt32>()
         var stack = [rootID]
@@ -302,6 +311,8 @@ public final class DataTree {
             if listed != store.childCount(id) { return "\(path(of: id)) counts \(store.childCount(id)) children but lists \(listed)" }
         }
         if seen.count != store.count { return "\(store.count) live records but \(seen.count) reachable" }
+        let recomputed = recomputedDigest()
+        if recomputed != digest { return "digest \(digest) kept, \(recomputed) recomputed" }
         return nil
     }
 
@@ -391,6 +402,7 @@ public final class DataTree {
                 willChange(parentPath, parent)
                 p.pointee.cversion = parentCVersion
                 p.pointee.pzxid = header.zxid
+                refreshDigest(parent, path: parentPath)
             }
             return .nodeExists
         }
@@ -407,6 +419,8 @@ public final class DataTree {
         c.pointee.ctime = header.time; c.pointee.mtime = header.time
         c.pointee.ephemeralOwner = owner
         c.pointee.aclSlot = aclCache.retain(acl)
+        refreshDigest(child, path: path)
+        refreshDigest(parent, path: parentPath)
         approximateDataSizeBytes += path.utf16.count + (data?.count ?? 0)
         noteKind(path, owner: owner)
         stat = clientStat(DataNode(tree: self, id: child))
@@ -426,6 +440,7 @@ public final class DataTree {
             if zxid > p.pointee.pzxid {
                 willChange(parentPath, parent)
                 p.pointee.pzxid = zxid
+                refreshDigest(parent, path: parentPath)
             }
             return .noNode
         }
@@ -436,6 +451,7 @@ public final class DataTree {
         store.unlink(victim, from: parent)
         if zxid > p.pointee.pzxid { p.pointee.pzxid = zxid }
         freeSubtree(victim)
+        refreshDigest(parent, path: parentPath)
         approximateDataSizeBytes -= path.utf16.count + dataCount
         switch NodeKind(ephemeralOwner: owner, extendedTypesEnabled: extendedTypesEnabled) {
         case .container: containers.remove(path)
@@ -463,6 +479,7 @@ public final class DataTree {
         r.pointee.mtime = time
         r.pointee.mzxid = version
         r.pointee.version = -1
+        refreshDigest(id, path: DataTree.configPath)
     }
 
     private func setData(_ path: String, _ data: [UInt8]?, _ version: Int32, _ header: TxnHeader,
@@ -477,6 +494,7 @@ public final class DataTree {
         r.pointee.mtime = header.time
         r.pointee.mzxid = header.zxid
         r.pointee.version = version
+        refreshDigest(id, path: path)
         stat = clientStat(DataNode(tree: self, id: id))
         changes.append(.dataChanged(path))
         return .ok
@@ -490,6 +508,7 @@ public final class DataTree {
         r.pointee.aclSlot = aclCache.retain(acl)
         aclCache.release(old)
         r.pointee.aversion = version
+        refreshDigest(id, path: path)
         stat = clientStat(DataNode(tree: self, id: id))
         return .ok
     }

@@ -37,6 +37,8 @@ struct NodeHeader {
     var dataLength: Int32
     /// Index into the store's child tables; `NodeStore.none` until the first child is added.
     var table: UInt32
+    /// This node's part of the tree digest (`TreeDigest`), as of its last change.
+    var digest: UInt32
 }
 
 final class NodeStore {
@@ -107,7 +109,7 @@ final class NodeStore {
         let header = NodeHeader(czxid: 0, mzxid: 0, pzxid: 0, ctime: 0, mtime: 0, ephemeralOwner: 0, version: 0,
                                 cversion: 0, aversion: 0, parent: parent, next: Self.none, aclSlot: 0,
                                 nameLength: UInt32(name.count), dataLength: data == nil ? -1 : Int32(data!.count),
-                                table: Self.none)
+                                table: Self.none, digest: 0)
         slots[Int(id)] = makeBlock(header, name: name, data: data)
         count += 1
         return id

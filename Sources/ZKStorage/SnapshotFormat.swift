@@ -61,13 +61,15 @@ public struct SnapshotWriter {
     public private(set) var isFinished = false
     public private(set) var nodesWritten = 0
     private let sessions: [(SessionID, Int32)]
-    private var digest: UInt64 = 0
+    /// The tree's digest when the snapshot began: the tree keeps it as nodes change (`TreeDigest`).
+    private let digest: UInt64
 
     /// Starts the snapshot: the tree captures from now on until `finish` is reached.
     public init(tree: DataTree, sessions: [(SessionID, Int32)]) {
         self.tree = tree
         self.sessions = sessions.sorted { $0.0 < $1.0 }
         zxid = tree.beginSnapshot()
+        digest = tree.digest
     }
 
     /// The next piece of the file; nil once the whole file was returned (the tree then stops capturing).
@@ -94,7 +96,6 @@ public struct SnapshotWriter {
                 w.writeBuffer(borrowing: node.data)
                 w.writeLong(node.aclIndex)
                 node.stat.encode(to: &w)
-                digest &+= SnapshotWriter.nodeDigest(path: path, data: node.data, stat: node.stat)
                 return node.childNames
             }
             // Children in the order Apache would write them (its HashSet order), depth first.
@@ -111,24 +112,10 @@ public struct SnapshotWriter {
         return w.bytes
     }
 
-    /// Apache's per-node digest (`DigestCalculator.calculateDigest`, version 2).
+    /// Apache's per-node digest (`DigestCalculator.calculateDigest`, version 2; see `NodeDigest`).
     public static func nodeDigest(path: String, data: [UInt8]?, stat: StatPersisted) -> UInt64 {
-        guard let data else { return nodeDigest(path: path, data: UnsafeRawBufferPointer?.none, stat: stat) }
-        return data.withUnsafeBytes { nodeDigest(path: path, data: $0, stat: stat) }
-    }
-
-    public static func nodeDigest(path: String, data: UnsafeRawBufferPointer?, stat: StatPersisted) -> UInt64 {
-        if path.hasPrefix("/zookeeper/") { return 0 }
-        var crc = CRC32()
-        crc.update((path == "/" ? "" : path).utf8)
-        if let data { crc.update(data) }
-        var w = JuteWriter(capacity: 60)
-        w.writeLong(stat.czxid); w.writeLong(stat.mzxid); w.writeLong(stat.pzxid)
-        w.writeLong(stat.ctime); w.writeLong(stat.mtime)
-        w.writeInt(stat.version); w.writeInt(stat.cversion); w.writeInt(stat.aversion)
-        w.writeLong(stat.ephemeralOwner)
-        crc.update(w.bytes)
-        return UInt64(crc.value)
+        guard let data else { return UInt64(NodeDigest.of(path: path, data: nil, stat: stat)) }
+        return data.withUnsafeBytes { UInt64(NodeDigest.of(path: path, data: $0, stat: stat)) }
     }
 
     /// The digest section, sealed like the nodes (its checksum covers the whole file so far).

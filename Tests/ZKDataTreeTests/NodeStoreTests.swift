@@ -57,7 +57,56 @@ import Testing
     }
 
     @Test func headerLayoutIsCompact() {
-        #expect(MemoryLayout<NodeHeader>.size == 84)
+        #expect(MemoryLayout<NodeHeader>.size == 88)
+    }
+
+    /// Apache's digest formula written out independently: CRC-32 of path, data and the stat's nine
+    /// fields as Jute writes them; 0 under /zookeeper/; the root as "".
+    private static func referenceDigest(_ tree: DataTree) -> UInt64 {
+        var sum: UInt64 = 0
+        tree.forEachNode { path, node in
+            guard !path.hasPrefix("/zookeeper/") else { return }
+            var crc = CRC32()
+            crc.update(Array((path == "/" ? "" : path).utf8))
+            crc.update(node.data ?? [])
+            let s = node.stat
+            var w = JuteWriter()
+            w.writeLong(s.czxid); w.writeLong(s.mzxid); w.writeLong(s.pzxid); w.writeLong(s.ctime); w.writeLong(s.mtime)
+            w.writeInt(s.version); w.writeInt(s.cversion); w.writeInt(s.aversion); w.writeLong(s.ephemeralOwner)
+            crc.update(w.bytes)
+            sum &+= UInt64(crc.value)
+        }
+        return sum
+    }
+
+    /// The tree's digest is kept through every kind of change (creates under the root and deeper,
+    /// setData of every size, setACL, deletes, ephemerals and their session's close, a multi, quota
+    /// nodes under /zookeeper/ that do not count) and always equals the formula over every node.
+    @Test func theDigestFollowsEveryChange() {
+        let model = Model()
+        #expect(model.tree.digest == Self.referenceDigest(model.tree), "a new tree")
+        model.create("/a", Array("x".utf8))
+        model.create("/a/b", nil)
+        model.create("/c", [UInt8](repeating: 7, count: 3_000))
+        model.set("/a", [UInt8](repeating: 1, count: 500))
+        model.set("/c", nil)
+        model.set("/", Array("root data".utf8))
+        model.apply(.setACL, .setACL(path: "/a/b", acl: ACL.readACLUnsafe, version: 1))
+        model.apply(.create, .create(path: "/e", data: [1], acl: ACL.openACLUnsafe, ephemeral: true, parentCVersion: -1))
+        model.apply(.create, .create(path: "/zookeeper/quota/a", data: nil, acl: ACL.openACLUnsafe, ephemeral: false, parentCVersion: -1))
+        model.apply(.multi, .multi([TypedTxn(type: .create, txn: .create(path: "/m", data: [2], acl: ACL.openACLUnsafe, ephemeral: false, parentCVersion: -1)),
+                                    TypedTxn(type: .setData, txn: .setData(path: "/m", data: [3, 4], version: 1))]))
+        #expect(model.tree.digest == Self.referenceDigest(model.tree), "after creates and sets")
+        model.delete("/a/b")
+        model.apply(.closeSession, .closeSession(ephemeralPaths: ["/e"]))
+        #expect(model.tree.node("/e") == nil)
+        #expect(model.tree.digest == Self.referenceDigest(model.tree), "after deletes")
+        #expect(model.tree.checkStructure() == nil)
+        let before = model.tree.digest
+        model.create("/t", [9])
+        model.delete("/t")
+        #expect(model.tree.digest != before, "the root's cversion and pzxid moved")
+        #expect(model.tree.digest == Self.referenceDigest(model.tree))
     }
 
     @Test(arguments: [1, 2, 3, 4, 5, 6, 7, 8])
