@@ -32,7 +32,7 @@ public struct Limits: Sendable, Equatable {
     /// Snapshot chunks handed to the snapshot thread and not yet written: a slow disk slows the
     /// snapshot, it does not grow memory. A chunk is made only when one is written, so a loop turn
     /// serializes at most this many chunks (measured: about 0.3 ms per chunk).
-    public var snapshotChunksInFlightMax: Int = 4
+    public var snapshotChunksInFlightMax: Int = 1
     /// Snapshot bytes written between syncs: syncing as it goes keeps a whole snapshot of dirty
     /// pages from piling up, whose final flush would stall the log's group commits.
     public var snapshotSyncStepBytes: Int = 4 << 20

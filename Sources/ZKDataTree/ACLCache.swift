@@ -11,6 +11,15 @@ struct ACLCache {
         var list: [ACL]
         var index: Int64
         var references: Int
+        /// The list is OPEN_ACL_UNSAFE, which snapshots write as index -1 (decided once, not per node).
+        let isOpen: Bool
+
+        init(list: [ACL], index: Int64, references: Int) {
+            self.list = list
+            self.index = index
+            self.references = references
+            isOpen = list == ACL.openACLUnsafe
+        }
     }
     private(set) var entries: [Entry?] = []
     private var slotByList: [[ACL]: UInt32] = [:]
@@ -68,6 +77,7 @@ struct ACLCache {
 
     @inline(__always) func list(_ slot: UInt32) -> [ACL] { entries[Int(slot)].unsafelyUnwrapped.list }
     func index(_ slot: UInt32) -> Int64 { entries[Int(slot)]!.index }
+    @inline(__always) func isOpen(_ slot: UInt32) -> Bool { entries[Int(slot)].unsafelyUnwrapped.isOpen }
 
     /// Every list with its index, ascending.
     var listsByIndex: [(index: Int64, acl: [ACL])] {

@@ -112,9 +112,7 @@ extension DataTree {
     /// A node's ACL as a snapshot index: -1 means OPEN_ACL_UNSAFE, as in Apache.
     public func snapshotACLIndex(_ node: DataNode) -> Int64 {
         let slot = node.record.pointee.aclSlot
-        let list = aclCache.list(slot)
-        if list == ACL.openACLUnsafe { return -1 }
-        return aclCache.index(slot)
+        return aclCache.isOpen(slot) ? -1 : aclCache.index(slot)
     }
 
     // MARK: Loading

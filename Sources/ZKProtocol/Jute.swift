@@ -45,17 +45,14 @@ public struct JuteWriter: Sendable {
     @inlinable public mutating func writeByte(_ v: UInt8) { bytes.append(v) }
     @inlinable public mutating func writeBool(_ v: Bool) { bytes.append(v ? 1 : 0) }
 
+    // One append of the big-endian bytes: a byte at a time was four capacity and uniqueness checks
+    // per int (the Stat of every reply is eleven fields).
     @inlinable public mutating func writeInt(_ v: Int32) {
-        let u = UInt32(bitPattern: v)
-        bytes.append(UInt8(truncatingIfNeeded: u >> 24))
-        bytes.append(UInt8(truncatingIfNeeded: u >> 16))
-        bytes.append(UInt8(truncatingIfNeeded: u >> 8))
-        bytes.append(UInt8(truncatingIfNeeded: u))
+        withUnsafeBytes(of: UInt32(bitPattern: v).bigEndian) { bytes.append(contentsOf: $0) }
     }
 
     @inlinable public mutating func writeLong(_ v: Int64) {
-        writeInt(Int32(truncatingIfNeeded: v >> 32))
-        writeInt(Int32(truncatingIfNeeded: v))
+        withUnsafeBytes(of: UInt64(bitPattern: v).bigEndian) { bytes.append(contentsOf: $0) }
     }
 
     public mutating func writeString(_ s: String?) {

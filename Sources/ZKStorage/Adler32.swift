@@ -28,14 +28,25 @@ public struct Adler32: Sendable {
         b %= Adler32.modulus
     }
 
-    /// The tight loop for contiguous bytes (log records, snapshot chunks).
+    /// The tight loop for contiguous bytes (log records, snapshot chunks), 16 bytes a step: after
+    /// bytes x0…x15, `a` grows by their sum and `b` by 16·a plus Σ (16 − i)·xi, which is what the
+    /// byte-at-a-time recurrence gives, so the sums stay exact (a block of 5,552 is 347 steps).
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
         var a = self.a, b = self.b
+        let n = bytes.count
+        guard n > 0, let base = bytes.baseAddress else { return }
+        let weights = SIMD16<UInt32>(16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1)
         var index = 0
-        while index < bytes.count {
-            let end = min(bytes.count, index + Adler32.blockBytesMax)
+        while index < n {
+            let end = min(n, index + Adler32.blockBytesMax)
+            while index + 16 <= end {
+                let x = SIMD16<UInt32>(truncatingIfNeeded: base.loadUnaligned(fromByteOffset: index, as: SIMD16<UInt8>.self))
+                b &+= 16 &* a &+ (x &* weights).wrappedSum()
+                a &+= x.wrappedSum()
+                index += 16
+            }
             while index < end {
-                a &+= UInt32(bytes[index])
+                a &+= UInt32(base.load(fromByteOffset: index, as: UInt8.self))
                 b &+= a
                 index += 1
             }
