@@ -31,8 +31,12 @@ public struct Limits: Sendable, Equatable {
     public var snapshotChunkBytesMax: Int = 128 << 10
     /// Snapshot chunks handed to the snapshot thread and not yet written: a slow disk slows the
     /// snapshot, it does not grow memory. A chunk is made only when one is written, so a loop turn
-    /// serializes at most this many chunks (measured: about 0.3 ms per chunk).
+    /// serializes at most this many chunks. One: with four, a turn that found four written made four,
+    /// and requests got a third of the loop while a large tree was written (1 KiB creates: slowest
+    /// second 0.35 of the median; with one, 0.8).
     public var snapshotChunksInFlightMax: Int = 1
+    /// And a chunk ends once its serialization took this long (where the shell gives a clock).
+    public var snapshotChunkMicrosecondsMax: Int = 500
     /// Snapshot bytes written between syncs: syncing as it goes keeps a whole snapshot of dirty
     /// pages from piling up, whose final flush would stall the log's group commits.
     public var snapshotSyncStepBytes: Int = 4 << 20

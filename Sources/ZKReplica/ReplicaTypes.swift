@@ -202,6 +202,10 @@ public struct ReplicaConfig: Sendable {
     public var forceSync = true
     /// Seeds the replica's only randomness (snapshot thresholds), so a simulator run replays.
     public var randomSeed: UInt64 = 0
+    /// A monotonic clock in nanoseconds for bounding work in time (the POSIX shell's); nil in the
+    /// simulator, where work is bounded by counts alone and so replays exactly. Only the pace of a
+    /// snapshot depends on it, never what is written.
+    public var workClockNanoseconds: (@Sendable () -> UInt64)?
 
     public init() {}
 }

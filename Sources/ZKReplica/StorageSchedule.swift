@@ -12,6 +12,7 @@ struct StorageSchedule {
     private let purgeIntervalMs: Int64
     private let retainCount: Int
     private let limits: Limits
+    private let workClock: (@Sendable () -> UInt64)?
     private var random: SeededRandom
     private var txnsSinceSnapshot = 0
     private var threshold: Int
@@ -27,6 +28,7 @@ struct StorageSchedule {
         purgeIntervalMs = config.autopurgeIntervalMs
         retainCount = config.autopurgeRetainCount
         limits = config.limits
+        workClock = config.workClockNanoseconds
         random = SeededRandom(seed: config.randomSeed)
         threshold = StorageSchedule.randomThreshold(config.snapCount, &random)
         // Autopurge runs at the first tick, then every interval (Apache's DatadirCleanupManager).
@@ -66,7 +68,13 @@ struct StorageSchedule {
         // The writer is advanced in place: a copy of it would share, and then copy, its stack of
         // paths on every chunk (a parent with 200,000 children made each chunk cost milliseconds).
         while writer != nil, chunksInFlight < limits.snapshotChunksInFlightMax {
-            guard let chunk = writer!.nextChunk(nodesMax: limits.snapshotChunkNodesMax, bytesMax: limits.snapshotChunkBytesMax) else {
+            var deadline: (() -> Bool)?
+            if let workClock {
+                let end = workClock() + UInt64(limits.snapshotChunkMicrosecondsMax) * 1_000
+                deadline = { workClock() >= end }
+            }
+            guard let chunk = writer!.nextChunk(nodesMax: limits.snapshotChunkNodesMax, bytesMax: limits.snapshotChunkBytesMax,
+                                                pastDeadline: deadline) else {
                 writer = nil
                 persist.append(.snapshotEnd)
                 return

@@ -79,6 +79,7 @@ public final class Server: @unchecked Sendable {
         replicaConfig.minSessionTimeoutMs = Int32(clamping: config.minSessionTimeoutMs)
         replicaConfig.maxSessionTimeoutMs = Int32(clamping: config.maxSessionTimeoutMs)
         replicaConfig.limits = config.limits
+        replicaConfig.workClockNanoseconds = { UInt64(monotonicNanoseconds()) }
         replicaConfig.extendedTypesEnabled = config.extendedTypesEnabled
         replicaConfig.superDigest = config.superDigest
         replicaConfig.skipACL = config.skipACL

@@ -73,8 +73,9 @@ public struct SnapshotWriter {
     }
 
     /// The next piece of the file; nil once the whole file was returned (the tree then stops capturing).
-    /// A chunk ends after `nodesMax` nodes or once it holds `bytesMax` bytes, whichever comes first.
-    public mutating func nextChunk(nodesMax: Int = 4096, bytesMax: Int = Int.max) -> [UInt8]? {
+    /// A chunk ends after `nodesMax` nodes, once it holds `bytesMax` bytes, or once `pastDeadline`
+    /// says so (asked every 64 nodes), whichever comes first; it holds at least one node.
+    public mutating func nextChunk(nodesMax: Int = 4096, bytesMax: Int = Int.max, pastDeadline: (() -> Bool)? = nil) -> [UInt8]? {
         guard !isFinished else { return nil }
         var w = JuteWriter(capacity: 64 * 1024)
         if !started {
@@ -100,7 +101,10 @@ public struct SnapshotWriter {
             }
             // Children in the order Apache would write them (its HashSet order), depth first.
             if let children, !children.isEmpty { stack.append((path, children, 0)) }
-            if children != nil { written += 1 }
+            if children != nil {
+                written += 1
+                if written & 63 == 0, let pastDeadline, pastDeadline() { break }
+            }
         }
         nodesWritten += written
         if stack.isEmpty { writeEnd(&w) }
