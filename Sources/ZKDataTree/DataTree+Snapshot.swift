@@ -12,39 +12,33 @@
 import ZKCore
 import ZKProtocol
 
-/// A node as a snapshot records it.
-public struct NodeImage: Sendable {
-    public var data: [UInt8]?
+/// A node as a snapshot records it, kept aside when it changes during a snapshot.
+struct NodeImage {
+    /// The last path component (empty for the root).
+    var name: [UInt8]
+    var data: [UInt8]?
     /// The ACL as the snapshot numbers it: -1 for OPEN_ACL_UNSAFE, as in Apache.
-    public var aclIndex: Int64
-    public var stat: StatPersisted
-    /// The children's names in Apache's order.
-    public var children: [String]
+    var aclIndex: Int64
+    var stat: StatPersisted
+    /// The children's numbers in Apache's order.
+    var children: [UInt32]
 }
 
 /// A node as a snapshot writer reads it, valid only inside `withSnapshotNode`'s closure.
 public struct SnapshotNode {
-    public enum Children {
-        case captured([String])
-        case live(ChildNames)
-    }
+    /// The last path component, UTF-8 (empty for the root).
+    public let name: UnsafeRawBufferPointer
     public let data: UnsafeRawBufferPointer?
     public let aclIndex: Int64
     public let stat: StatPersisted
-    public let children: Children
-
-    /// The children's names in Apache's order.
-    public var childNames: [String] {
-        switch children {
-        case .captured(let names): return names
-        case .live(let names): return names.isEmpty ? [] : Array(names)
-        }
-    }
+    /// The children's numbers, in Apache's order.
+    public let children: [UInt32]
 }
 
 struct SnapshotCapture {
     let zxid: Int64
-    var images: [PathKey: NodeImage] = [:]
+    /// By node number: numbers are not reused while a snapshot is written (`NodeStore.holdFreedIDs`).
+    var images: [UInt32: NodeImage] = [:]
 }
 
 public enum TreeLoadError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -61,47 +55,66 @@ public enum TreeLoadError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 extension DataTree {
+    /// Called before node `id` (at `path`) changes or is freed: during a snapshot, a node that
+    /// existed when it began is kept aside as it was, once.
     func willChange(_ path: String, _ id: UInt32) {
-        guard capture != nil, store.record(id).pointee.czxid <= capture!.zxid else { return }
-        let key = PathKey(path.isEmpty ? "/" : path)
-        guard capture!.images[key] == nil else { return }
-        capture!.images[key] = image(of: DataNode(tree: self, id: id))
+        guard capture != nil, store.record(id).pointee.czxid <= capture!.zxid || id == rootID,
+              capture!.images[id] == nil else { return }
+        capture!.images[id] = image(of: id)
     }
 
-    private func image(of node: DataNode) -> NodeImage {
-        NodeImage(data: node.data, aclIndex: snapshotACLIndex(node), stat: node.stat, children: Array(node.children))
+    private func image(of id: UInt32) -> NodeImage {
+        let node = DataNode(tree: self, id: id)
+        var children: [UInt32] = []
+        children.reserveCapacity(store.childCount(id))
+        store.forEachChild(of: id) { children.append($0) }
+        return NodeImage(name: Array(store.name(id)), data: node.data, aclIndex: snapshotACLIndex(node), stat: node.stat,
+                         children: children)
     }
 
     /// Starts capturing for a snapshot of the tree as it is now (at `lastProcessedZxid`).
     public func beginSnapshot() -> Zxid {
         invariant(capture == nil, "a snapshot is already in progress")
         capture = SnapshotCapture(zxid: lastProcessedZxid.rawValue)
+        store.holdFreedIDs()
         return lastProcessedZxid
     }
 
     public func endSnapshot() {
         capture = nil
+        store.releaseHeldIDs()
         aclCache.purgeUnused()
     }
 
     public var isSnapshotInProgress: Bool { capture != nil }
 
-    /// Calls `body` with the node at `path` as it was when the snapshot began (nil if it did not
-    /// exist then): for a node unchanged since, its live data is lent without a copy.
-    public func withSnapshotNode<R>(_ path: String, _ body: (SnapshotNode?) -> R) -> R {
+    /// The root's number: where a snapshot's walk starts.
+    public var snapshotRoot: UInt32 { rootID }
+
+    /// Calls `body` with node `id` as it was when the snapshot began (nil if it did not exist then):
+    /// for a node unchanged since, its live name and data are lent without a copy.
+    public func withSnapshotNode<R>(_ id: UInt32, _ body: (SnapshotNode?) -> R) -> R {
         invariant(capture != nil, "withSnapshotNode outside a snapshot")
-        if !capture!.images.isEmpty, let image = capture!.images[PathKey(path.isEmpty ? "/" : path)] {
-            guard let data = image.data else {
-                return body(SnapshotNode(data: nil, aclIndex: image.aclIndex, stat: image.stat, children: .captured(image.children)))
-            }
-            return data.withUnsafeBytes {
-                body(SnapshotNode(data: $0, aclIndex: image.aclIndex, stat: image.stat, children: .captured(image.children)))
+        if !capture!.images.isEmpty, let image = capture!.images[id] {
+            return image.name.withUnsafeBytes { name in
+                guard let data = image.data else {
+                    return body(SnapshotNode(name: name, data: nil, aclIndex: image.aclIndex, stat: image.stat, children: image.children))
+                }
+                return data.withUnsafeBytes {
+                    body(SnapshotNode(name: name, data: $0, aclIndex: image.aclIndex, stat: image.stat, children: image.children))
+                }
             }
         }
-        guard let node = node(path), node.record.pointee.czxid <= capture!.zxid || node.id == rootID else { return body(nil) }
-        return node.withData { data in
-            body(SnapshotNode(data: data, aclIndex: snapshotACLIndex(node), stat: node.stat, children: .live(node.children)))
+        // Freed since (and created after the snapshot began, or it would have an image), or created after.
+        guard store.isLive(id), store.record(id).pointee.czxid <= capture!.zxid || id == rootID else { return body(nil) }
+        var children: [UInt32] = []
+        if store.childCount(id) > 0 {
+            children.reserveCapacity(store.childCount(id))
+            store.forEachChild(of: id) { children.append($0) }
         }
+        let node = DataNode(tree: self, id: id)
+        return body(SnapshotNode(name: store.name(id), data: store.data(id), aclIndex: snapshotACLIndex(node), stat: node.stat,
+                                 children: children))
     }
 
     /// The ACL lists a snapshot must contain (every list any node used when it began), by index.

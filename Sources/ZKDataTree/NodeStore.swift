@@ -52,6 +52,9 @@ final class NodeStore {
     private var slotCapacity = 1024
     private var slotsUsed = 0
     private var freeIDs: [UInt32] = []
+    /// While a snapshot is written, freed numbers are held here instead of reused: the snapshot
+    /// writer names nodes by number, and a number given to a new node would name another node.
+    private var heldIDs: [UInt32]?
     /// Child tables: `count`, `capacity`, then `capacity` bucket heads; nil entries are free.
     private var tables: [UnsafeMutablePointer<UInt32>?] = []
     private var freeTables: [UInt32] = []
@@ -144,8 +147,18 @@ final class NodeStore {
         if table != Self.none { releaseTable(table) }
         slabs.free(block, bytes: Self.blockBytes(block))
         slots[Int(id)] = nil
-        freeIDs.append(id)
+        if heldIDs != nil { heldIDs!.append(id) } else { freeIDs.append(id) }
         count -= 1
+    }
+
+    /// From now on, freed numbers are not reused until `releaseHeldIDs`.
+    func holdFreedIDs() {
+        if heldIDs == nil { heldIDs = [] }
+    }
+
+    func releaseHeldIDs() {
+        if let held = heldIDs { freeIDs.append(contentsOf: held) }
+        heldIDs = nil
     }
 
     @inline(__always) func name(_ id: UInt32) -> UnsafeRawBufferPointer {

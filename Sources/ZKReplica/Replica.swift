@@ -215,6 +215,7 @@ public final class Replica {
     // MARK: Frames
 
     private func receive(_ bytes: [UInt8], on connection: Connection) {
+        schedule.noteRequest()
         connection.stats.packetsReceived += 1
         stats.packetsReceived += 1
         metrics.count(.bytesReceivedCount, by: Int64(bytes.count + 4))  // with the length prefix, as Apache counts

@@ -22,6 +22,10 @@ struct StorageSchedule {
     /// From `snapshotBegin` until `snapshotWritten`/`snapshotFailed`.
     private(set) var snapshotInProgress = false
     private var nextPurgeMs: Int64
+    /// Client requests received since the last chunk, and when that chunk's serialization ended (on
+    /// the work clock): the share of the loop a snapshot may take (`chunkBudgetNanoseconds`).
+    private var requestsSinceChunk = 0
+    private var lastChunkEndNs: UInt64 = 0
 
     init(config: ReplicaConfig, nowMs: Int64) {
         snapCount = config.snapCount
@@ -38,6 +42,19 @@ struct StorageSchedule {
     static func randomThreshold(_ snapCount: Int, _ random: inout SeededRandom) -> Int {
         let half = max(1, snapCount / 2)
         return half + Int.random(in: 0..<half, using: &random)
+    }
+
+    /// A client request arrived (the loop has other work than the snapshot).
+    mutating func noteRequest() { requestsSinceChunk &+= 1 }
+
+    /// How long the next chunk may take: the whole budget when the loop had nothing else to do since
+    /// the last chunk; otherwise half the time that passed since (so requests keep at least two
+    /// thirds of a busy loop), but never less than a tenth of the budget, so a snapshot of any tree
+    /// under any load still ends in bounded time.
+    private func chunkBudgetNanoseconds(now: UInt64) -> UInt64 {
+        let full = UInt64(limits.snapshotChunkMicrosecondsMax) * 1_000
+        guard requestsSinceChunk > 0, lastChunkEndNs > 0, now > lastChunkEndNs else { return full }
+        return min(full, max(full / 10, (now - lastChunkEndNs) / 2))
     }
 
     /// A group commit finished: counts its txns toward the next snapshot.
@@ -70,8 +87,13 @@ struct StorageSchedule {
         while writer != nil, chunksInFlight < limits.snapshotChunksInFlightMax {
             var deadline: (() -> Bool)?
             if let workClock {
-                let end = workClock() + UInt64(limits.snapshotChunkMicrosecondsMax) * 1_000
+                let now = workClock()
+                let end = now + chunkBudgetNanoseconds(now: now)
                 deadline = { workClock() >= end }
+            }
+            defer {
+                requestsSinceChunk = 0
+                if let workClock { lastChunkEndNs = workClock() }
             }
             guard let chunk = writer!.nextChunk(nodesMax: limits.snapshotChunkNodesMax, bytesMax: limits.snapshotChunkBytesMax,
                                                 pastDeadline: deadline) else {

@@ -85,13 +85,10 @@ public enum Recovery {
         for (zxid, name) in snapshots.reversed().prefix(snapshotsTriedMax) {
             let path = layout.snapshotDirectory + "/" + name
             do {
-                let bytes = try disk.read(path)
-                let loaded = try SnapshotReader.read(bytes, snapshotZxid: zxid, extendedTypesEnabled: extendedTypesEnabled)
+                let loaded = try SnapshotReader.read(path: path, disk: disk, snapshotZxid: zxid, extendedTypesEnabled: extendedTypesEnabled)
                 return (zxid, loaded)
-            } catch let error as SnapshotError {
-                warnings.append("Invalid snapshot \(path): \(error); trying the previous snapshot")
             } catch {
-                warnings.append("Cannot read snapshot \(path): \(error); trying the previous snapshot")
+                warnings.append("Invalid snapshot \(path): \(error); trying the previous snapshot")
             }
         }
         if !snapshots.isEmpty {

@@ -3,6 +3,7 @@ import Testing
 @testable import ZKProtocol
 @testable import ZKDataTree
 @testable import ZKStorage
+@testable import ZKSimulation
 
 /// A tree with every kind of node and ACL, built by applying txns.
 func varietyScript() -> TxnScript {
@@ -139,6 +140,37 @@ private let systemNodes: [(String, [UInt8]?, Int64, StatPersisted)] = [
     @Test func approximateDataSizeOfALoadedTreeIsApaches() throws {
         let loaded = try SnapshotReader.read(snapshotBytes(DataTree(extendedTypesEnabled: false)).1, snapshotZxid: .zero, extendedTypesEnabled: false)
         #expect(loaded.tree.approximateDataSizeBytes == 44)
+    }
+
+    /// Loading from a file reads it a window at a time: a file of several windows, a node larger than
+    /// a window and nodes straddling every window boundary load exactly as from memory; a byte
+    /// changed anywhere is caught by the seal; a file cut short is refused.
+    @Test func aFileIsLoadedAWindowAtATime() throws {
+        let s = TxnScript()
+        let window = 64 << 10
+        s.create("/big", [UInt8](repeating: 0xAB, count: window + 12_345))
+        s.create("/many")
+        for i in 0..<300 { s.create("/many/n\(i)", [UInt8](repeating: UInt8(i & 0xFF), count: 1_000 + i % 777)) }
+        let (zxid, file) = snapshotBytes(s.tree)
+        #expect(file.count > 4 * window)
+        let disk = MemoryDisk(directories: ["/d"])
+        try disk.create("/d/snap").write(file, at: 0)
+        let loaded = try SnapshotReader.read(path: "/d/snap", disk: disk, snapshotZxid: zxid, extendedTypesEnabled: false, windowBytes: window)
+        #expect(TreeComparison.difference(loaded.tree, s.tree) == nil)
+        #expect(loaded.tree.digest == s.tree.digest)
+        #expect(loaded.tree.checkStructure() == nil)
+        for offset in [100, window + 7, 3 * window - 1, file.count - 30] {
+            var damaged = file
+            damaged[offset] ^= 0x01
+            try disk.create("/d/damaged").write(damaged, at: 0)
+            #expect(throws: SnapshotError.self, "a byte changed at \(offset)") {
+                try SnapshotReader.read(path: "/d/damaged", disk: disk, snapshotZxid: zxid, extendedTypesEnabled: false, windowBytes: window)
+            }
+        }
+        try disk.create("/d/short").write(Array(file.prefix(2 * window + 1)) + SnapshotFormat.trailer, at: 0)
+        #expect(throws: SnapshotError.self) {
+            try SnapshotReader.read(path: "/d/short", disk: disk, snapshotZxid: zxid, extendedTypesEnabled: false, windowBytes: window)
+        }
     }
 
     @Test func childrenOrderIsPreserved() throws {
