@@ -152,23 +152,43 @@ extension DataTree {
             replaceRoot(data: data, aclSlot: slot, stat: stat)
             return
         }
-        guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { throw .missingParent(path) }
-        let parent: UInt32
-        // Siblings are consecutive in a snapshot: remember the last parent instead of walking to it.
-        if let cached = loadingParent, path.utf8[..<slash].elementsEqual(cached.path.utf8) {
-            parent = cached.id
-        } else if let previous = lastLoaded, path.utf8[..<slash].elementsEqual(previous.path.utf8) {
-            parent = previous.id
-            loadingParent = previous
-        } else {
-            let parentPath = String(path[..<slash])
-            guard let found = lookup(parentPath) else { throw .missingParent(path) }
-            loadingParent = (parentPath, found)
-            parent = found
+        // Raw bytes throughout: this runs once per znode of the snapshot.
+        var path = path
+        let placed = path.withUTF8 { bytes -> Result<UInt32, TreeLoadError> in
+            var slash = bytes.count - 1
+            while slash >= 0 && bytes[slash] != UInt8(ascii: "/") { slash -= 1 }
+            guard slash >= 0 else { return .failure(.missingParent(String(decoding: bytes, as: UTF8.self))) }
+            let parentBytes = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes)[..<slash])
+            func isParent(_ candidate: String) -> Bool {
+                var candidate = candidate
+                return candidate.withUTF8 { c in
+                    c.count == slash && (slash == 0 || memcmpBytes(c.baseAddress!, parentBytes.baseAddress!, slash))
+                }
+            }
+            let parent: UInt32
+            // Siblings are consecutive in a snapshot: remember the last parent instead of walking to it.
+            if let cached = loadingParent, isParent(cached.path) {
+                parent = cached.id
+            } else if let previous = lastLoaded, isParent(previous.path) {
+                parent = previous.id
+                loadingParent = previous
+            } else {
+                guard let found = lookup(parentBytes) else { return .failure(.missingParent(String(decoding: bytes, as: UTF8.self))) }
+                loadingParent = (String(decoding: parentBytes, as: UTF8.self), found)
+                parent = found
+            }
+            let name = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes)[(slash + 1)...])
+            guard store.child(of: parent, named: name) == nil else { return .failure(.duplicate(String(decoding: bytes, as: UTF8.self))) }
+            let id: UInt32
+            if let data {
+                id = data.withUnsafeBytes { store.allocate(name: name, data: $0, parent: parent) }
+            } else {
+                id = store.allocate(name: name, data: nil, parent: parent)
+            }
+            store.link(id, under: parent)
+            return .success(id)
         }
-        let name = String(path[path.utf8.index(after: slash)...])
-        guard !DataNode(tree: self, id: parent).children.contains(name) else { throw .duplicate(path) }
-        let id = makeChild(of: parent, named: name, data: data)
+        let id = try placed.get()
         setStat(id, stat)
         store.record(id).pointee.aclSlot = slot
         noteLoaded(path, id)

@@ -132,18 +132,25 @@ public struct JuteReader {
 
     public mutating func readBool() throws -> Bool { try readByte() != 0 }
 
+    // One unaligned big-endian load after the bounds check (`need`), not four checked subscripts.
     public mutating func readInt() throws -> Int32 {
         try need(4)
-        var u: UInt32 = 0
-        for i in 0..<4 { u = (u << 8) | UInt32(bytes[offset + i]) }
+        let at = offset
+        let u = bytes.withUnsafeBytes { UInt32(bigEndian: $0.loadUnaligned(fromByteOffset: at, as: UInt32.self)) }
         offset += 4
         return Int32(bitPattern: u)
     }
 
     public mutating func readLong() throws -> Int64 {
-        let high = Int64(try readInt())
-        let low = Int64(UInt32(bitPattern: try readInt()))
-        return (high << 32) | low
+        guard end - offset >= 8 else {
+            // Short: fail exactly as two ints would (the error says which half was missing).
+            let high = Int64(try readInt())
+            return (high << 32) | Int64(UInt32(bitPattern: try readInt()))
+        }
+        let at = offset
+        let u = bytes.withUnsafeBytes { UInt64(bigEndian: $0.loadUnaligned(fromByteOffset: at, as: UInt64.self)) }
+        offset += 8
+        return Int64(bitPattern: u)
     }
 
     private mutating func readLength() throws -> Int? {
