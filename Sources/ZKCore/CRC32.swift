@@ -2,16 +2,16 @@
 /// Apache ZooKeeper's tree digest (`DigestCalculator`) is a sum of per-node CRC-32s, so a snapshot
 /// pushes every znode's data through here: the loop uses slicing-by-8 (eight bytes per step).
 public struct CRC32: Sendable {
-    /// tables[k][b]: the CRC of byte b followed by k zero bytes.
+    /// tables[k][b]: the CRC of byte b followed by k zero bytes (slicing-by-16: sixteen bytes a step).
     static let tables: [[UInt32]] = {
-        var t = [[UInt32]](repeating: [UInt32](repeating: 0, count: 256), count: 8)
+        var t = [[UInt32]](repeating: [UInt32](repeating: 0, count: 256), count: 16)
         for n in 0..<256 {
             var c = UInt32(n)
             for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
             t[0][n] = c
         }
         for n in 0..<256 {
-            for k in 1..<8 { t[k][n] = (t[k - 1][n] >> 8) ^ t[0][Int(t[k - 1][n] & 0xFF)] }
+            for k in 1..<16 { t[k][n] = (t[k - 1][n] >> 8) ^ t[0][Int(t[k - 1][n] & 0xFF)] }
         }
         return t
     }()
@@ -31,14 +31,21 @@ public struct CRC32: Sendable {
         CRC32.flat.withUnsafeBufferPointer { t in
             var i = 0
             let n = bytes.count
-            while i + 8 <= n {
-                let lo = c ^ (UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16 | UInt32(bytes[i + 3]) << 24)
-                let hi = UInt32(bytes[i + 4]) | UInt32(bytes[i + 5]) << 8 | UInt32(bytes[i + 6]) << 16 | UInt32(bytes[i + 7]) << 24
-                c = t[7 * 256 + Int(lo & 0xFF)] ^ t[6 * 256 + Int((lo >> 8) & 0xFF)]
-                    ^ t[5 * 256 + Int((lo >> 16) & 0xFF)] ^ t[4 * 256 + Int(lo >> 24)]
-                    ^ t[3 * 256 + Int(hi & 0xFF)] ^ t[2 * 256 + Int((hi >> 8) & 0xFF)]
-                    ^ t[1 * 256 + Int((hi >> 16) & 0xFF)] ^ t[Int(hi >> 24)]
-                i += 8
+            let base = bytes.baseAddress
+            while i + 16 <= n {
+                let w0 = c ^ UInt32(littleEndian: base.unsafelyUnwrapped.loadUnaligned(fromByteOffset: i, as: UInt32.self))
+                let w1 = UInt32(littleEndian: base.unsafelyUnwrapped.loadUnaligned(fromByteOffset: i + 4, as: UInt32.self))
+                let w2 = UInt32(littleEndian: base.unsafelyUnwrapped.loadUnaligned(fromByteOffset: i + 8, as: UInt32.self))
+                let w3 = UInt32(littleEndian: base.unsafelyUnwrapped.loadUnaligned(fromByteOffset: i + 12, as: UInt32.self))
+                c = t[15 * 256 + Int(w0 & 0xFF)] ^ t[14 * 256 + Int((w0 >> 8) & 0xFF)]
+                    ^ t[13 * 256 + Int((w0 >> 16) & 0xFF)] ^ t[12 * 256 + Int(w0 >> 24)]
+                    ^ t[11 * 256 + Int(w1 & 0xFF)] ^ t[10 * 256 + Int((w1 >> 8) & 0xFF)]
+                    ^ t[9 * 256 + Int((w1 >> 16) & 0xFF)] ^ t[8 * 256 + Int(w1 >> 24)]
+                    ^ t[7 * 256 + Int(w2 & 0xFF)] ^ t[6 * 256 + Int((w2 >> 8) & 0xFF)]
+                    ^ t[5 * 256 + Int((w2 >> 16) & 0xFF)] ^ t[4 * 256 + Int(w2 >> 24)]
+                    ^ t[3 * 256 + Int(w3 & 0xFF)] ^ t[2 * 256 + Int((w3 >> 8) & 0xFF)]
+                    ^ t[1 * 256 + Int((w3 >> 16) & 0xFF)] ^ t[Int(w3 >> 24)]
+                i += 16
             }
             while i < n {
                 c = t[Int((c ^ UInt32(bytes[i])) & 0xFF)] ^ (c >> 8)
