@@ -65,11 +65,18 @@ extension DataTree {
 
     private func image(of id: UInt32) -> NodeImage {
         let node = DataNode(tree: self, id: id)
-        var children: [UInt32] = []
-        children.reserveCapacity(store.childCount(id))
-        store.forEachChild(of: id) { children.append($0) }
         return NodeImage(name: Array(store.name(id)), data: node.data, aclIndex: snapshotACLIndex(node), stat: node.stat,
-                         children: children)
+                         children: childIDs(of: id))
+    }
+
+    /// The children's numbers in Apache's order (no allocation for a leaf).
+    private func childIDs(of id: UInt32) -> [UInt32] {
+        let count = store.childCount(id)
+        guard count > 0 else { return [] }
+        var children: [UInt32] = []
+        children.reserveCapacity(count)
+        store.forEachChild(of: id) { children.append($0) }
+        return children
     }
 
     /// Starts capturing for a snapshot of the tree as it is now (at `lastProcessedZxid`).
@@ -107,14 +114,9 @@ extension DataTree {
         }
         // Freed since (and created after the snapshot began, or it would have an image), or created after.
         guard store.isLive(id), store.record(id).pointee.czxid <= capture!.zxid || id == rootID else { return body(nil) }
-        var children: [UInt32] = []
-        if store.childCount(id) > 0 {
-            children.reserveCapacity(store.childCount(id))
-            store.forEachChild(of: id) { children.append($0) }
-        }
         let node = DataNode(tree: self, id: id)
         return body(SnapshotNode(name: store.name(id), data: store.data(id), aclIndex: snapshotACLIndex(node), stat: node.stat,
-                                 children: children))
+                                 children: childIDs(of: id)))
     }
 
     /// The ACL lists a snapshot must contain (every list any node used when it began), by index.
@@ -179,14 +181,7 @@ extension DataTree {
             }
             let name = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes)[(slash + 1)...])
             guard store.child(of: parent, named: name) == nil else { return .failure(.duplicate(String(decoding: bytes, as: UTF8.self))) }
-            let id: UInt32
-            if let data {
-                id = data.withUnsafeBytes { store.allocate(name: name, data: $0, parent: parent) }
-            } else {
-                id = store.allocate(name: name, data: nil, parent: parent)
-            }
-            store.link(id, under: parent)
-            return .success(id)
+            return .success(makeChild(of: parent, named: name, data: data))
         }
         let id = try placed.get()
         setStat(id, stat)

@@ -93,16 +93,18 @@ public final class DataTree {
     /// A new node under `parent` (which has no child of that name), linked in; stat zero, open ACL slot 0.
     func makeChild(of parent: UInt32, named name: String, data: [UInt8]?) -> UInt32 {
         var name = name
-        return name.withUTF8 { nameBytes in
-            let id: UInt32
-            if let data {
-                id = data.withUnsafeBytes { store.allocate(name: UnsafeRawBufferPointer(nameBytes), data: $0, parent: parent) }
-            } else {
-                id = store.allocate(name: UnsafeRawBufferPointer(nameBytes), data: nil, parent: parent)
-            }
-            store.link(id, under: parent)
-            return id
+        return name.withUTF8 { makeChild(of: parent, named: UnsafeRawBufferPointer($0), data: data) }
+    }
+
+    func makeChild(of parent: UInt32, named name: UnsafeRawBufferPointer, data: [UInt8]?) -> UInt32 {
+        let id: UInt32
+        if let data {
+            id = data.withUnsafeBytes { store.allocate(name: name, data: $0, parent: parent) }
+        } else {
+            id = store.allocate(name: name, data: nil, parent: parent)
         }
+        store.link(id, under: parent)
+        return id
     }
 
     /// "/zookeeper", "/zookeeper/quota", "/zookeeper/config" and the root cannot be deleted.

@@ -61,8 +61,7 @@ extension DataTree {
     /// tree's sum by the difference.
     func refreshDigest(_ id: UInt32, path: String) {
         let r = store.record(id)
-        var path = path
-        let new = path.withUTF8 { NodeDigest.of(path: UnsafeRawBufferPointer($0), data: store.data(id), header: r.pointee) }
+        let new = NodeDigest.of(path: path, data: store.data(id), header: r.pointee)
         digest = digest &- UInt64(r.pointee.digest) &+ UInt64(new)
         r.pointee.digest = new
     }

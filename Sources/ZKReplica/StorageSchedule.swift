@@ -79,11 +79,11 @@ struct StorageSchedule {
     }
 
     /// Sends chunks until `snapshotChunksInFlightMax` wait for the disk, then `.snapshotEnd` once
-    /// the writer is done. Chunks are taken from the live tree: the snapshot is fuzzy, as Apache's,
-    /// and replaying the log from its zxid makes it exact.
+    /// the writer is done. Chunks are taken from the live tree as it was when the snapshot began
+    /// (the tree captures nodes that change meanwhile).
     mutating func streamSnapshot(_ persist: inout [StorageCommand]) {
         // The writer is advanced in place: a copy of it would share, and then copy, its stack of
-        // paths on every chunk (a parent with 200,000 children made each chunk cost milliseconds).
+        // frames on every chunk (a parent with 200,000 children made each chunk cost milliseconds).
         while writer != nil, chunksInFlight < limits.snapshotChunksInFlightMax {
             var deadline: (() -> Bool)?
             if let workClock {
