@@ -37,6 +37,11 @@ let package = Package(
         .executableTarget(name: "zk-sim", dependencies: ["ZKCore", "ZKPosix", "ZKSimulation"], swiftSettings: release),
         // A tree-less Zab peer that proves the election and quorum wire formats against Apache ZooKeeper.
         .executableTarget(name: "zk-zab-probe", dependencies: ["ZKCore", "ZKProtocol", "ZKZab", "ZKPosix"], swiftSettings: release),
+        // Fuzz targets for every decoder facing the outside (scripts/fuzz builds them with libFuzzer;
+        // a plain build replays inputs, so kept crashes run as tests).
+        .executableTarget(name: "zk-fuzz", dependencies: ["ZKCore", "ZKProtocol", "ZKDataTree", "ZKStorage", "ZKZab", "ZKReplica", "ZKServer", "ZKPosix"]),
+        // Checks histories recorded from real servers (Tests/faults) for linearizability.
+        .executableTarget(name: "zk-lincheck", dependencies: ["ZKPosix", "ZKSimulation"], swiftSettings: release),
         .executableTarget(name: "zk-cli", dependencies: ["ZKCore", "ZKProtocol", "ZKPosix", "ZKClient"], swiftSettings: release),
         // Tests.
         .testTarget(name: "ZKCoreTests", dependencies: ["ZKCore"]),

@@ -4,7 +4,7 @@
 /// come from the system allocator as they are.
 ///
 /// Pages are aligned to their size, so a block's page is found from its address; each page keeps a
-/// free list through its free blocks and a count of live ones. Pages are cut from 4 MiB regions (one
+/// free list through its free blocks and a count of live ones. Pages are cut from regions of up to 4 MiB (one
 /// aligned allocation each: aligning every 64 KiB page on its own left a hole beside each, 12% of
 /// the tree). A page whose blocks are all free goes back to the region's pool (the last page with
 /// room of a size is kept, so one node changing size back and forth does not churn pages); a region
@@ -37,8 +37,12 @@ final class Slabs {
     private let roomy: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     private(set) var pageCount = 0
     /// Regions by number (nil: given back) with how many of their pages are in use.
-    private var regions: [(base: UnsafeMutableRawPointer, pagesInUse: Int)?] = []
+    private var regions: [(base: UnsafeMutableRawPointer, pages: Int, pagesInUse: Int)?] = []
+    /// Pages given back, ready to be cut again (their headers name their region).
     private var freePages: [UnsafeMutableRawPointer] = []
+    /// The region new pages are cut from, and its first page never cut: a page is touched only when
+    /// it is first used, so a small tree costs a page per size class, not a region.
+    private var cutting: (region: Int, next: Int)?
     private var largeBytes = 0
     private var releasedBytes = 0
 
@@ -54,6 +58,9 @@ final class Slabs {
 
     /// Bytes in use: pages holding blocks and large blocks (a region's untouched pages cost nothing).
     var bytesHeld: Int { pageCount * Self.pageBytes + largeBytes }
+
+    /// Bytes of the regions still allocated (touched or not).
+    var mappedBytes: Int { regions.reduce(0) { $0 + ($1?.pages ?? 0) } * Self.pageBytes }
 
     /// Regions still allocated.
     var regionCount: Int { regions.lazy.filter { $0 != nil }.count }
@@ -121,29 +128,34 @@ final class Slabs {
     }
 
     private func newPage(_ c: Int, size: Int) -> UnsafeMutableRawPointer {
-        if freePages.isEmpty { addRegion() }
-        let page = freePages.removeLast()
-        let region = header(page).pointee.region
-        regions[Int(region)]!.pagesInUse += 1
+        let page: UnsafeMutableRawPointer
+        let region: Int
+        if let reused = freePages.popLast() {
+            page = reused
+            region = Int(header(page).pointee.region)
+        } else {
+            if cutting == nil || cutting!.next == regions[cutting!.region]!.pages { addRegion() }
+            region = cutting!.region
+            page = regions[region]!.base + cutting!.next * Self.pageBytes
+            cutting!.next += 1
+        }
+        regions[region]!.pagesInUse += 1
         header(page).initialize(to: SlabPage(freeHead: nil, bump: Int32(Self.headerBytes), live: 0, blockBytes: Int32(size),
-                                             inList: false, region: region, previous: nil, next: nil))
+                                             inList: false, region: Int32(region), previous: nil, next: nil))
         pageCount += 1
         link(page, c)
         return page
     }
 
+    /// Regions double from one page to `regionPages` as the tree grows: a small tree (a test, a fuzz
+    /// input, an idle server) maps 64 KiB instead of 4 MiB.
     private func addRegion() {
-        let base = UnsafeMutableRawPointer.allocate(byteCount: Self.regionBytes, alignment: Self.pageBytes)
+        let pages = min(Self.regionPages, 1 << min(regionCount, 6))
+        let base = UnsafeMutableRawPointer.allocate(byteCount: pages * Self.pageBytes, alignment: Self.pageBytes)
         let number = regions.firstIndex(where: { $0 == nil }) ?? regions.count
         if number == regions.count { regions.append(nil) }
-        regions[number] = (base, 0)
-        // Pushed highest first, so pages are taken in address order.
-        for i in stride(from: Self.regionPages - 1, through: 0, by: -1) {
-            let page = base + i * Self.pageBytes
-            header(page).initialize(to: SlabPage(freeHead: nil, bump: 0, live: 0, blockBytes: 0, inList: false,
-                                                 region: Int32(number), previous: nil, next: nil))
-            freePages.append(page)
-        }
+        regions[number] = (base, pages, 0)
+        cutting = (number, 0)
     }
 
     /// A page none of whose blocks is in use goes back to its region's pool; an unused region (other
@@ -153,11 +165,12 @@ final class Slabs {
         freePages.append(page)
         regions[number]!.pagesInUse -= 1
         guard regions[number]!.pagesInUse == 0, regions.lazy.filter({ $0 != nil }).count > 1 else { return }
-        let base = regions[number]!.base
-        freePages.removeAll { $0 >= base && $0 < base + Self.regionBytes }
+        let (base, pages, _) = regions[number]!
+        freePages.removeAll { $0 >= base && $0 < base + pages * Self.pageBytes }
+        if cutting?.region == number { cutting = nil }
         base.deallocate()
         regions[number] = nil
-        releasedBytes += Self.regionBytes
+        releasedBytes += pages * Self.pageBytes
     }
 
     private func link(_ page: UnsafeMutableRawPointer, _ c: Int) {

@@ -206,3 +206,31 @@ private func int(_ bytes: ArraySlice<UInt8>, _ at: Int) -> Int32? {
     for i in 0..<4 { v = v << 8 | UInt32(bytes[bytes.startIndex + at + i]) }
     return Int32(bitPattern: v)
 }
+
+/// The election stream after the handshake: `int length` then that many bytes of notification, again
+/// and again (`QuorumCnxManager.RecvWorker`).
+public enum ElectionFrames {
+    public struct Split: Sendable, Equatable {
+        /// The complete message bodies, in order.
+        public var bodies: [[UInt8]] = []
+        /// Bytes used by them; the rest waits for more input.
+        public var consumed = 0
+        /// A length prefix outside 1…`Notification.messageBytesMax`: the connection must be closed.
+        public var badLength: Int32?
+    }
+
+    public static func split(_ bytes: ArraySlice<UInt8>) -> Split {
+        var split = Split()
+        while let length = int(bytes, split.consumed) {
+            guard length > 0, Int(length) <= Notification.messageBytesMax else {
+                split.badLength = length
+                break
+            }
+            let start = bytes.startIndex + split.consumed + 4
+            guard bytes.endIndex - start >= Int(length) else { break }
+            split.bodies.append(Array(bytes[start..<(start + Int(length))]))
+            split.consumed += 4 + Int(length)
+        }
+        return split
+    }
+}

@@ -232,6 +232,12 @@ extension Replica {
         ensemble.reloadWanted = nil
         replaceDatabase(tree, restored, lastZxid: lastZxid)
         ensemble.lastAppendedZxid = lastZxid
+        // A reload after a log failure comes with a fresh log lane (the shell's contract): this
+        // server may acknowledge txns again.
+        if logFailure != nil {
+            log(.info, "SyncRequestProcessor", "Accepting writes again after the transaction log failure: \(logFailure!)")
+            logFailure = nil
+        }
         log(.info, "ZKDatabase", "Database reloaded: last zxid 0x\(lastZxid.hex), \(restored.count) sessions")
         switch reason {
         case .roleEnded:

@@ -66,7 +66,7 @@ public final class Replica {
     public var lastSnapshot: (zxid: Zxid, seconds: Int64)?
 
     /// Whether the log failed; writes are refused until a restart.
-    public private(set) var logFailure: String?
+    public internal(set) var logFailure: String?
     /// Zab, when this server is a member of an ensemble (nil standalone).
     let ensemble: Ensemble?
 

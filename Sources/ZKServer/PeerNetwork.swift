@@ -291,23 +291,18 @@ final class PeerNetwork {
             flushPending(sid, link)
         }
         guard case .election(let sid) = link.kind else { return }
-        var consumed = 0
-        while link.input.count - consumed >= 4 {
-            let b = link.input[consumed..<(consumed + 4)].map(UInt32.init)
-            let length = Int(Int32(bitPattern: b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3]))
-            guard length > 0, length <= Notification.messageBytesMax else {
-                return close(link, reason: "an election frame of \(length) bytes")
-            }
-            guard link.input.count - consumed >= 4 + length else { break }
-            let body = Array(link.input[(consumed + 4)..<(consumed + 4 + length)])
-            consumed += 4 + length
+        let split = ElectionFrames.split(link.input[...])
+        for body in split.bodies {
             do {
                 inputs.append(.notification(try Notification(decoding: body), from: sid))
             } catch {
                 logger.warn("Ignoring a malformed notification from server \(sid): \(error)")
             }
         }
-        link.input.removeFirst(consumed)
+        if let length = split.badLength {
+            return close(link, reason: "an election frame of \(length) bytes")
+        }
+        link.input.removeFirst(split.consumed)
     }
 
     // MARK: Quorum port

@@ -96,6 +96,20 @@ extension Server {
     private func reloadDatabase() {
         logLane?.waitIdle()
         handleStorageResults()
+        if replica.logFailure != nil {
+            // The log failed (a full disk, say): the lane refuses everything since. Leaving the role
+            // is the place to try again, as Apache does with a new FollowerZooKeeperServer: a new
+            // lane, after recovery has cut whatever the failed write left, and the replica forgets
+            // the failure with the reload. If the disk is still bad, the next write fails again.
+            logLane?.stop()
+            logLane = nil
+            do { try startLogLane() } catch {
+                logger.error("Cannot restart the transaction log after its failure: \(error); shutting down")
+                stopping = true
+                return
+            }
+            logger.info("Transaction log lane restarted after its failure")
+        }
         let start = monotonicMilliseconds()
         do {
             let database = try Recovery.recover(disk: PosixDisk(), layout: layout, extendedTypesEnabled: config.extendedTypesEnabled)

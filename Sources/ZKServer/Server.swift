@@ -151,6 +151,15 @@ public final class Server: @unchecked Sendable {
         }
     }
 
+    /// Starts the log lane's storage thread: at startup, and again when an ensemble member reloads
+    /// its database after the log failed (a fresh writer continues after what recovery found).
+    func startLogLane() throws(ServerError) {
+        let logLane = try StorageThread(name: "SyncThread", layout: layout, preallocateBytes: Int64(config.preAllocSizeKiB) * 1024,
+                                        forceSync: config.forceSync, limits: config.limits, loopWaker: loop.waker)
+        try logLane.start()
+        self.logLane = logLane
+    }
+
     /// Writes the startup snapshot, starts the storage thread, binds the client port and starts
     /// listening for signals.
     public func start() throws(ServerError) {
@@ -159,10 +168,7 @@ public final class Server: @unchecked Sendable {
         // txns just replayed need not be replayed again; unless the newest snapshot is already that.
         if startupNeedsSnapshot { try writeSnapshotNow() }
         let preallocateBytes = Int64(config.preAllocSizeKiB) * 1024
-        let logLane = try StorageThread(name: "SyncThread", layout: layout, preallocateBytes: preallocateBytes,
-                                        forceSync: config.forceSync, limits: config.limits, loopWaker: loop.waker)
-        try logLane.start()
-        self.logLane = logLane
+        try startLogLane()
         let snapshotLane = try StorageThread(name: "SnapThread", layout: layout, preallocateBytes: preallocateBytes,
                                              forceSync: config.forceSync, limits: config.limits, loopWaker: loop.waker)
         try snapshotLane.start()

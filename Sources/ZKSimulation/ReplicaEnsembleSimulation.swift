@@ -519,6 +519,12 @@ public final class ReplicaEnsembleSimulation {
             let results = server.results
             server.results.removeAll()
             for result in results { server.replica.handle(.storage(result), now: clock) }
+            if server.replica.logFailure != nil {
+                // As the POSIX shell does: a reload after a log failure comes with a fresh log lane.
+                server.logEngine.close()
+                server.logEngine = StorageEngine(disk: server.disk, layout: layout, preallocateBytes: 1024, forceSync: true,
+                                                 limits: config.limits, nanoseconds: { [unowned self] in clock.monotonicMs * 1_000_000 })
+            }
             do {
                 let database = try Recovery.recover(disk: server.disk, layout: layout, extendedTypesEnabled: config.extendedTypesEnabled)
                 trace("server \(id) reloads at 0x\(database.lastZxid.hex)")

@@ -223,12 +223,25 @@ import Testing
             blocks.append((block, size))
         }
         let regions = slabs.regionCount
+        let mapped = slabs.mappedBytes
         #expect(regions >= 10)
         for (i, (block, _)) in blocks.enumerated() { #expect(block.load(as: UInt64.self) == UInt64(i)) }
         for (block, size) in blocks { slabs.free(block, bytes: size) }
         // One page of each slab size stays, for the next allocation; every other region is given back.
         #expect(slabs.bytesHeld <= 5 * Slabs.pageBytes)
         #expect(slabs.regionCount <= 5)
-        #expect(slabs.takeReleasedBytes() >= (regions - 5) * Slabs.regionBytes)
+        #expect(slabs.takeReleasedBytes() >= mapped - 5 * Slabs.regionBytes)
+    }
+
+    @Test func regionsGrowFromOnePage() {
+        let slabs = Slabs()
+        _ = slabs.allocate(bytes: 100)
+        #expect(slabs.mappedBytes == Slabs.pageBytes, "a one-node tree maps one page")
+        var blocks: [UnsafeMutableRawPointer] = []
+        for size in stride(from: 8, through: 2_048, by: 8) { blocks.append(slabs.allocate(bytes: size)) }
+        // 256 size classes: pages of 1, 2, 4, … 64 and then 4 MiB regions.
+        #expect(slabs.regionCount >= 8)
+        #expect(slabs.mappedBytes < 300 * Slabs.pageBytes + Slabs.regionBytes)
+        for (block, size) in zip(blocks, stride(from: 8, through: 2_048, by: 8)) { slabs.free(block, bytes: size) }
     }
 }
