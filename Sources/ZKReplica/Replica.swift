@@ -46,6 +46,9 @@ public final class Replica {
     var schedule: StorageSchedule
     var now: Clock
     var effects: [ReplicaEffect] = []
+    /// Bytes of replies in `effects` not yet taken: the shell stops feeding a connection's frames
+    /// when this passes its output limit, so pipelined requests cannot queue unbounded replies.
+    public private(set) var pendingSendBytes = 0
     var persist: [StorageCommand] = []
     var stats = ServerStats()
     /// Apache's metric registry (`mntr`, `monitor`, `/metrics`).
@@ -171,6 +174,7 @@ public final class Replica {
         ready.output.removeAll(keepingCapacity: true)
         swap(&ready.persist, &persist)
         swap(&ready.output, &effects)
+        pendingSendBytes = 0
     }
 
     /// The same as one flat list, storage commands first (tests).
@@ -206,6 +210,7 @@ public final class Replica {
     }
 
     func send(_ bytes: [UInt8], to connection: Connection) {
+        pendingSendBytes += bytes.count
         connection.stats.packetsSent += 1
         stats.packetsSent += 1
         stats.recordResponse(bytes: bytes.count - 4)  // Apache's client_response_stats: after the length

@@ -11,6 +11,8 @@ final class ClientSocket {
     var output = OutputQueue()
     /// The replica asked to close once the output is flushed.
     var closeAfterFlush = false
+    /// When the server first saw `closeAfterFlush` still waiting (its tick), for `dropStalledCloses`.
+    var closeRequestedMs: Int64?
     var interest: EventLoop.Interest = .read
 
     init(fd: Int32, id: ConnectionID, remote: SocketAddress, frameSizeBytesMax: Int) {

@@ -60,7 +60,7 @@ extension Server {
     /// feeds each complete frame to the replica.
     func read(_ socket: ClientSocket) {
         var turns = 0
-        while turns < config.limits.readsPerSocketPerTurnMax && !socket.closeAfterFlush {
+        while turns < config.limits.readsPerSocketPerTurnMax && !socket.closeAfterFlush && !isOverOutputLimit(socket) {
             turns += 1
             let count: Int
             do {
@@ -83,9 +83,25 @@ extension Server {
         }
     }
 
-    /// Returns false if the connection was closed for a framing error.
+    /// A connection whose replies are not being read: no more of its frames are taken (its read
+    /// interest is off) until its output drains below `bufferedOutputBytesPerConnectionMax`.
+    func isOverOutputLimit(_ socket: ClientSocket) -> Bool {
+        socket.output.byteCount >= config.limits.bufferedOutputBytesPerConnectionMax
+    }
+
+    /// Returns false if the connection was closed for a framing error. Stops early, leaving frames in
+    /// the decoder, when the replies queued for the connection pass its output limit: one read can
+    /// hold a thousand pipelined requests whose replies are hundreds of megabytes.
     private func deliverFrames(_ socket: ClientSocket) -> Bool {
         while !socket.closeAfterFlush {
+            if replica.pendingSendBytes >= config.limits.bufferedOutputBytesPerConnectionMax {
+                drainEffects()
+                guard sockets[socket.id.rawValue] != nil else { return false }
+            }
+            if isOverOutputLimit(socket) {
+                setInterest(socket)
+                return true
+            }
             let event: FrameEvent?
             do {
                 event = try socket.decoder.next()
@@ -121,6 +137,29 @@ extension Server {
             return
         }
         setInterest(socket)
+    }
+
+    /// After a write from the event loop: frames held back while the output was over its limit are
+    /// taken now that it has drained.
+    func resumeFrames(_ socket: ClientSocket) {
+        guard sockets[socket.id.rawValue] != nil, !socket.closeAfterFlush, !isOverOutputLimit(socket),
+              socket.decoder.bufferedBytes > 0 else { return }
+        if deliverFrames(socket) { setInterest(socket) }
+    }
+
+    /// Connections closing after their last replies whose client does not read them: dropped once
+    /// `closeFlushTimeoutMs` has passed, with what is left unsent (Apache closes at once).
+    func dropStalledCloses(nowMs: Int64) {
+        for socket in Array(sockets.values) where socket.closeAfterFlush {
+            guard let since = socket.closeRequestedMs else {
+                socket.closeRequestedMs = nowMs
+                continue
+            }
+            if nowMs - since >= Server.closeFlushTimeoutMs {
+                logger.info("Closing connection to \(socket.remote.javaDescription) with \(socket.output.byteCount) bytes it did not read")
+                drop(socket)
+            }
+        }
     }
 
     /// Closes a socket and tells the replica.

@@ -42,6 +42,8 @@ public final class Server: @unchecked Sendable {
     /// Tree memory freed since the last `malloc_trim`, and how much makes one worth it.
     var freedTreeBytes = 0
     static let trimThresholdBytes = 32 << 20
+    /// How long a closing connection may keep replies its client does not read.
+    static let closeFlushTimeoutMs: Int64 = 2_000
     var stopping = false
     var acceptsPaused = false
     let stopRequested = Mutex(false)
@@ -231,6 +233,7 @@ public final class Server: @unchecked Sendable {
             if electionDue || monotonicMilliseconds() - lastTickMs >= tickIntervalMs {
                 lastTickMs = monotonicMilliseconds()
                 replica.handle(.tick, now: Server.clock())
+                dropStalledCloses(nowMs: lastTickMs)
                 releaseFreedTreeMemory()
                 peers?.tick(nowMs: lastTickMs)
                 admin?.tick(nowMs: lastTickMs)
@@ -269,7 +272,10 @@ public final class Server: @unchecked Sendable {
         default:
             guard let socket = sockets[event.token] else { return }
             if event.readable || event.hangup || event.error { read(socket) }
-            if event.writable, sockets[event.token] != nil { write(socket) }
+            if event.writable, sockets[event.token] != nil {
+                write(socket)
+                resumeFrames(socket)
+            }
         }
     }
 
