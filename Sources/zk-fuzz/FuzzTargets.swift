@@ -122,27 +122,22 @@ private func asLeader(_ packets: [QuorumPacket]) {
     var proposed = false
     for packet in packets {
         leader.received(packet, from: learner, nowMs: nowMs, into: &effects)
-        var round = 0
-        while !effects.isEmpty && round < 8 {
-            round += 1
-            let pending = effects
-            effects.removeAll()
-            for effect in pending {
-                switch effect {
-                case .persistEpoch(let kind, let epoch): leader.epochPersisted(kind, epoch, nowMs: nowMs, into: &effects)
-                case .established where !proposed:
-                    proposed = true
-                    for _ in 0..<2 {
-                        guard let zxid = leader.nextZxid() else { break }
-                        leader.propose(Proposal(zxid: zxid, data: [1, 2, 3]), nowMs: nowMs, into: &effects)
-                        leader.durable(through: zxid, nowMs: nowMs, into: &effects)
-                    }
-                case .close(learner, _): return
-                default: continue
+        let open = settle(&effects) { effect, more in
+            switch effect {
+            case .persistEpoch(let kind, let epoch): leader.epochPersisted(kind, epoch, nowMs: nowMs, into: &more)
+            case .established where !proposed:
+                proposed = true
+                for _ in 0..<2 {
+                    guard let zxid = leader.nextZxid() else { break }
+                    leader.propose(Proposal(zxid: zxid, data: [1, 2, 3]), nowMs: nowMs, into: &more)
+                    leader.durable(through: zxid, nowMs: nowMs, into: &more)
                 }
+            case .close(learner, _): return false
+            default: break
             }
+            return true
         }
-        effects.removeAll()
+        guard open else { return }
         nowMs += 100
         leader.tick(nowMs: nowMs, into: &effects)
     }
@@ -157,26 +152,34 @@ private func asLearner(_ packets: [QuorumPacket]) {
     learner.connected(nowMs: nowMs, into: &effects)
     for packet in packets {
         learner.received(packet, nowMs: nowMs, into: &effects)
-        var round = 0
-        while !effects.isEmpty && round < 8 {
-            round += 1
-            let pending = effects
-            effects.removeAll()
-            for effect in pending {
-                switch effect {
-                case .persistEpoch(let kind, let epoch): learner.epochPersisted(kind, epoch, into: &effects)
-                case .append(let proposal): learner.durable(through: proposal.zxid, into: &effects)
-                case .truncateLog: learner.truncated(into: &effects)
-                case .receiveSnapshot: learner.snapshotInstalled(into: &effects)
-                case .lookAgain: return
-                default: continue
-                }
+        let open = settle(&effects) { effect, more in
+            switch effect {
+            case .persistEpoch(let kind, let epoch): learner.epochPersisted(kind, epoch, into: &more)
+            case .append(let proposal): learner.durable(through: proposal.zxid, into: &more)
+            case .truncateLog: learner.truncated(into: &more)
+            case .receiveSnapshot: learner.snapshotInstalled(into: &more)
+            case .lookAgain: return false
+            default: break
             }
+            return true
         }
-        effects.removeAll()
+        guard open else { return }
         nowMs += 100
         learner.tick(nowMs: nowMs, into: &effects)
     }
+}
+
+/// Carries out `effects`, and the effects that produces, for at most eight rounds (a bound on two
+/// state machines answering each other forever); what is left is dropped. `carryOut` returns false
+/// when the connection ends. Returns false then.
+private func settle<Effect>(_ effects: inout [Effect], _ carryOut: (Effect, inout [Effect]) -> Bool) -> Bool {
+    for _ in 0..<8 where !effects.isEmpty {
+        let pending = effects
+        effects.removeAll()
+        for effect in pending where !carryOut(effect, &effects) { return false }
+    }
+    effects.removeAll()
+    return true
 }
 
 // MARK: Election port

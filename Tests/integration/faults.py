@@ -234,6 +234,19 @@ class Cluster:
         return "\n".join(out)
 
 
+def fill_disk(directory: Path) -> Path:
+    """Writes a file into `directory` until its filesystem is full; removing the file heals."""
+    filler = directory / "filler"
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * (1 << 20))
+                f.flush()
+        except OSError:
+            pass
+    return filler
+
+
 def four_letter(host: str, word: str, timeout: float = 2.0) -> str:
     try:
         with socket.create_connection((host, CLIENT_PORT), timeout=timeout) as s:
@@ -324,14 +337,7 @@ class Nemesis:
             small = next((s for s in c.servers.values() if s.disk), None)
             if small is None:
                 raise RuntimeError("no small disk")
-            filler = small.disk / "filler"
-            with open(filler, "wb") as f:
-                try:
-                    while True:
-                        f.write(b"\0" * (1 << 20))
-                        f.flush()
-                except OSError:
-                    pass
+            filler = fill_disk(small.disk)
             return lambda: filler.unlink(missing_ok=True)
         if fault == "isolate-clients":
             for peer in others(pick) + [HUB_HOST]:
@@ -385,18 +391,13 @@ class Client(threading.Thread):
         from kazoo.client import KazooClient
         from kazoo.retry import KazooRetry
         if self.zk is not None:
-            try:
-                self.zk.stop()
-                self.zk.close()
-            except Exception:
-                pass
+            self.close()
         self.zk = KazooClient(hosts=f"{self.host}:{CLIENT_PORT}", timeout=SESSION_TIMEOUT_S,
                               connection_retry=KazooRetry(max_tries=-1, delay=0.1, max_delay=0.5))
         self.zk.start(timeout=30)
         self.last_seen = {}
 
     def run(self):
-        from kazoo.exceptions import KazooException
         try:
             self.connect()
         except Exception:
@@ -404,16 +405,16 @@ class Client(threading.Thread):
         while time.monotonic() < self.deadline:
             try:
                 self.step()
-            except KazooException:
+            except Exception:  # a step whose calls failed outright (kazoo's errors, a closed handler): the next one
                 pass
-            except Exception as error:  # kazoo's timeouts and closed handlers
-                if "expired" in str(error).lower() or not self.zk.connected:
-                    pass
             if self.zk.client_state == "EXPIRED_SESSION" or self.zk.state == "LOST":
                 try:
                     self.connect()
                 except Exception:
-                    time.sleep(0.2)
+                    time.sleep(0.2)  # back-off before trying a new session (not a synchronization)
+        self.close()
+
+    def close(self):
         try:
             self.zk.stop()
             self.zk.close()
@@ -573,12 +574,17 @@ def check(history: History, trees: dict[int, dict], workdir: Path, lincheck: str
     names = [name for _, _, _, name in history.sequential]
     if len(set(names)) != len(names):
         failures.append("sequential names: the same name acknowledged twice")
-    ordered = sorted(history.sequential, key=lambda e: e[1])
-    for a in ordered:
-        for b in ordered:
-            if a[2] < b[1] and int(a[3][-10:]) >= int(b[3][-10:]):
-                failures.append(f"sequential names: {a[3]} completed before {b[3]} was asked for, yet is not smaller")
-                break
+    # In invocation order, each create's number must exceed that of every create completed before it
+    # was invoked: one sweep with the largest such number so far.
+    by_completion = sorted(history.sequential, key=lambda e: e[2])
+    done, largest = 0, None
+    for b in sorted(history.sequential, key=lambda e: e[1]):
+        while done < len(by_completion) and by_completion[done][2] < b[1]:
+            a = by_completion[done]
+            largest = a if largest is None or int(a[3][-10:]) > int(largest[3][-10:]) else largest
+            done += 1
+        if largest is not None and int(largest[3][-10:]) >= int(b[3][-10:]):
+            failures.append(f"sequential names: {largest[3]} completed before {b[3]} was asked for, yet is not smaller")
     reference_sid, reference = next(iter(trees.items()))
     for sid, tree in trees.items():
         if tree != reference:
@@ -611,14 +617,7 @@ def disk_full_scenario(args) -> int:
         zk = KazooClient(hosts=others, timeout=10, command_retry=KazooRetry(max_tries=-1, delay=0.1, max_delay=1))
         zk.start(timeout=60)
         zk.ensure_path("/disk")
-        filler = cluster.servers[1].disk / "filler"
-        with open(filler, "wb") as f:
-            try:
-                while True:
-                    f.write(b"\0" * (1 << 20))
-                    f.flush()
-            except OSError:
-                pass
+        filler = fill_disk(cluster.servers[1].disk)
         log = cluster.servers[1].directory / "server.1.log"
         deadline = time.monotonic() + 60
         i = 0
