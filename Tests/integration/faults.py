@@ -172,12 +172,17 @@ class Cluster:
             data = directory / "data"
             data.mkdir()
             if sid == small_disk_sid:
-                sh("mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(data))
+                # fill_disk fills whatever is free, so the size only has to hold a long round's own
+                # snapshots and logs between purges (48 MiB filled up in a 300 s round).
+                sh("mount", "-t", "tmpfs", "-o", "size=128m", "tmpfs", str(data))
                 server.disk = data
             (data / "myid").write_text(f"{sid}\n")
             lines = ["tickTime=500", "initLimit=10", "syncLimit=5", f"dataDir={data}",
                      f"clientPort={CLIENT_PORT}", "4lw.commands.whitelist=*", "admin.enableServer=false",
-                     "maxSessionTimeout=20000", "snapCount=2000"]
+                     "maxSessionTimeout=20000", "snapCount=2000",
+                     # Purge every 10 s (our key; Apache's autopurge.purgeInterval is in hours), so a
+                     # long run's old snapshots and logs do not fill the small data disk by themselves.
+                     "autopurge.snapRetainCount=3", "autopurge.purgeIntervalMs=10000"]
             lines += [f"server.{s}={net.address(s)}:{QUORUM_PORT}:{ELECTION_PORT}" for s in net.sids]
             (directory / "zoo.cfg").write_text("\n".join(lines) + "\n")
             self.servers[sid] = server
